@@ -1,0 +1,108 @@
+// The seams between the emulator's parts: the HTTP core (router, objects, buckets, uploads, batch, knobs) and the
+// IAM engine (tokens, policies, CEL conditions, managed folders, enforcement). Types only.
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** The member string the admin token authenticates as. It acts as project owner. */
+export const ADMIN_MEMBER = 'emulator:admin';
+
+export interface EmuRequest {
+  method: string;
+  /** Full request URL as received (host is the emulator's). */
+  url: URL;
+  /** Path segments after the route template matched, percent-decoded. */
+  params: Record<string, string>;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  /** Body with any Content-Encoding: gzip already decoded (an empty gzip body is an empty body). */
+  body: Buffer;
+  /** The authenticated IAM member (ADMIN_MEMBER for the admin token); undefined when the route is public. */
+  member: string | undefined;
+}
+
+export interface EmuResponse {
+  status: number;
+  headers?: Record<string, string>;
+  /** An object is sent as JSON; a Buffer or string as is. */
+  body?: Buffer | string | object;
+}
+
+export type Handler = (req: EmuRequest) => Promise<EmuResponse> | EmuResponse;
+
+export interface Route {
+  method: string;
+  /** Template such as `/storage/v1/b/:bucket/iam`; a final `:name*` captures the rest including `/`. */
+  path: string;
+  /** Google's method id, used for counters, faults and latency, e.g. `storage.buckets.getIamPolicy`. */
+  op: string;
+  /** `bearer` (default): the request must carry a valid token; `admin`: the admin token; `none`: public. */
+  auth?: 'bearer' | 'admin' | 'none';
+  handler: Handler;
+}
+
+/** What a permission check is about. */
+export interface ResourceRef {
+  bucket: string;
+  /** Object name for object-level permissions. */
+  object?: string;
+  /** Managed folder name (ending in `/`) for managedFolders.* permissions. */
+  managedFolder?: string;
+  /** For storage.objects.list: the request's `prefix` ('' when absent). */
+  listPrefix?: string;
+}
+
+export interface Authorizer {
+  /** Maps an `Authorization` header to a member; throws HttpError 401 when missing, unknown or expired. */
+  authenticate(authorization: string | undefined): string;
+  /** Throws HttpError 403 with Google's message when `member` lacks `permission` on `resource`. */
+  require(member: string, permission: string, resource: ResourceRef): void;
+  /** Non-throwing form, for testIamPermissions and for list filtering. */
+  allowed(member: string, permission: string, resource: ResourceRef): boolean;
+}
+
+/** Runtime knobs, settable at start and through `PUT /_emulator/config` (partial updates merge). */
+export interface EmulatorConfig {
+  /** Added to every call before it is answered. */
+  latencyMs: number;
+  /** Bucket metadata writes (IAM policy, lifecycle, bucket patch) allowed per second per bucket; 0 = unlimited. */
+  bucketWriteLimitPerSecond: number;
+  /** A new grant takes effect only after this many ms. */
+  iamPropagationDelayMs: number;
+  faults: FaultRule[];
+}
+
+export interface FaultRule {
+  /** Google method id (Route.op) or `*`. */
+  op: string;
+  /** 0..1 chance per matching call. */
+  rate: number;
+  /** HTTP status to answer, or `reset` (destroy the socket), or `slow` (delay by delayMs, then answer normally). */
+  kind: number | 'reset' | 'slow';
+  delayMs?: number;
+  /** Only for calls by this member, if set. */
+  member?: string;
+}
+
+/** What the IAM part needs from the storage part. */
+export interface StorageView {
+  bucketExists(bucket: string): boolean;
+  uniformBucketLevelAccess(bucket: string): boolean;
+  /** True when any live object name starts with `prefix`. */
+  hasObjectsUnder(bucket: string, prefix: string): boolean;
+  /** Counts one bucket-metadata write; throws HttpError 429 when over the configured per-bucket rate. */
+  bucketMetadataWrite(bucket: string): void;
+  config(): EmulatorConfig;
+  projectId: string;
+  projectNumber: string;
+  /** The emulator's own base URL, e.g. http://127.0.0.1:4443 */
+  baseUrl(): string;
+}
+
+/** What the IAM part gives the server. */
+export interface IamPart {
+  authorizer: Authorizer;
+  routes: Route[];
+  /** Forget every policy, token (except the admin token), custom role and managed folder. */
+  reset(): void;
+  /** JSON-able state for `GET /_emulator/state`. */
+  dump(): unknown;
+}
