@@ -1,6 +1,19 @@
+#!/usr/bin/env node
 import { Command } from 'commander';
 
+// Each command lives in its own module under src/cli/ and registers itself here.
 const program = new Command();
-program.name('tidemark').description('Checkpoint storage for Spark Structured Streaming on GCS').showHelpAfterError();
+program
+  .name('tidemark')
+  .description('Checkpoint storage for Spark Structured Streaming on GCS')
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    process.exit(err.exitCode);
+  });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  console.error(`tidemark: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}
