@@ -5,6 +5,61 @@ import type { IncomingHttpHeaders } from 'node:http';
 /** The member string the admin token authenticates as. It acts as project owner. */
 export const ADMIN_MEMBER = 'emulator:admin';
 
+/**
+ * An error that becomes an HTTP answer. Thrown by handlers and by the Authorizer; the server answers it with
+ * `body` when set (APIs whose error shape differs, e.g. IAM Credentials' `status: PERMISSION_DENIED`), otherwise
+ * with Cloud Storage's JSON error shape:
+ * `{"error": {"code", "message", "errors": [{"message", "domain": "global", "reason"}]}}`.
+ */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    /** Google's `errors[].reason`, e.g. `forbidden`, `required`, `invalid`, `conditionNotMet`, `notFound`. */
+    readonly reason: string = defaultReason(status),
+    /** A complete response body to send instead of the Cloud Storage shape. */
+    readonly body?: object,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+
+  /** The JSON body to answer with. */
+  toBody(): object {
+    return (
+      this.body ?? {
+        error: {
+          code: this.status,
+          message: this.message,
+          errors: [{ message: this.message, domain: 'global', reason: this.reason }],
+        },
+      }
+    );
+  }
+}
+
+function defaultReason(status: number): string {
+  switch (status) {
+    case 400:
+      return 'invalid';
+    case 401:
+      return 'required';
+    case 403:
+      return 'forbidden';
+    case 404:
+      return 'notFound';
+    case 409:
+      return 'conflict';
+    case 412:
+      return 'conditionNotMet';
+    case 429:
+      return 'rateLimitExceeded';
+    default:
+      return 'backendError';
+  }
+}
+
 export interface EmuRequest {
   method: string;
   /** Full request URL as received (host is the emulator's). */
