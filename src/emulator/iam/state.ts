@@ -1,0 +1,211 @@
+// The IAM half's state — roles, policies, managed folders, tokens — and the decisions over it: which policies
+// apply to a resource, and whether a member holds a permission there.
+import { ADMIN_MEMBER, type ResourceRef, type StorageView } from '../contract.js';
+import { type ConditionInput, LIST_PREFIX_ATTRIBUTE } from './conditions.js';
+import { ManagedFolderStore } from './folders.js';
+import { type MatchContext, memberMatches } from './members.js';
+import { type Binding, initialPolicy, PolicyStore, type StoredPolicy } from './policy.js';
+import { RoleRegistry } from './roles.js';
+import { TokenStore } from './tokens.js';
+
+/** What a permission is checked on. */
+export type Target =
+  | { kind: 'storage'; ref: ResourceRef }
+  | { kind: 'project' }
+  | { kind: 'serviceAccount'; email: string };
+
+export const PROJECT_KEY = 'project';
+export const bucketKey = (bucket: string): string => `b/${bucket}`;
+export const folderKey = (bucket: string, folder: string): string => `b/${bucket}/f/${folder}`;
+export const serviceAccountKey = (email: string): string => `sa/${email.toLowerCase()}`;
+
+const STORAGE = 'storage.googleapis.com';
+
+/** A new bucket's policy on Google: the project's basic roles through the convenience members. */
+export function defaultBucketBindings(projectId: string): Binding[] {
+  return [
+    { role: 'roles/storage.legacyBucketOwner', members: [`projectEditor:${projectId}`, `projectOwner:${projectId}`] },
+    { role: 'roles/storage.legacyBucketReader', members: [`projectViewer:${projectId}`] },
+    { role: 'roles/storage.legacyObjectOwner', members: [`projectEditor:${projectId}`, `projectOwner:${projectId}`] },
+    { role: 'roles/storage.legacyObjectReader', members: [`projectViewer:${projectId}`] },
+  ];
+}
+
+export class IamState {
+  readonly roles: RoleRegistry;
+  readonly policies = new PolicyStore();
+  readonly folders = new ManagedFolderStore();
+  readonly tokens: TokenStore;
+
+  constructor(
+    readonly storage: StorageView,
+    adminToken: string,
+    readonly now: () => number = Date.now,
+  ) {
+    this.roles = new RoleRegistry(storage.projectId);
+    this.tokens = new TokenStore(adminToken, now);
+  }
+
+  /** Whether `project` names the emulator's project (by id or number). */
+  isOwnProject(project: string): boolean {
+    return project === this.storage.projectId || project === this.storage.projectNumber;
+  }
+
+  projectPolicy(): StoredPolicy {
+    return this.policies.getOrCreate(PROJECT_KEY);
+  }
+
+  /**
+   * The bucket's policy (its default bindings until someone sets one), or undefined when the bucket does not
+   * exist. A bucket that is gone takes its policy and its managed folders with it.
+   */
+  bucketPolicy(bucket: string): StoredPolicy | undefined {
+    if (!this.storage.bucketExists(bucket)) {
+      this.forgetBucket(bucket);
+      return undefined;
+    }
+    return this.policies.getOrCreate(bucketKey(bucket), () =>
+      initialPolicy(defaultBucketBindings(this.storage.projectId)),
+    );
+  }
+
+  forgetBucket(bucket: string): void {
+    this.policies.deleteTree(bucketKey(bucket));
+    this.folders.deleteBucket(bucket);
+  }
+
+  folderPolicy(bucket: string, folder: string): StoredPolicy {
+    return this.policies.getOrCreate(folderKey(bucket, folder));
+  }
+
+  serviceAccountPolicy(email: string): StoredPolicy {
+    return this.policies.getOrCreate(serviceAccountKey(email));
+  }
+
+  /** Whether a service account email belongs to the emulator's project (so project bindings reach it). */
+  inProject(email: string): boolean {
+    const domain = email.slice(email.indexOf('@') + 1).toLowerCase();
+    const p = this.storage.projectId.toLowerCase();
+    return domain === `${p}.iam.gserviceaccount.com` || domain === 'developer.gserviceaccount.com';
+  }
+
+  /** The policies that apply to a target, outermost first. */
+  policiesFor(target: Target): StoredPolicy[] {
+    const out: StoredPolicy[] = [this.projectPolicy()];
+    if (target.kind === 'serviceAccount') {
+      if (!this.inProject(target.email)) out.length = 0;
+      const sa = this.policies.get(serviceAccountKey(target.email));
+      if (sa) out.push(sa);
+    } else if (target.kind === 'storage') {
+      const { bucket } = target.ref;
+      const bp = this.bucketPolicy(bucket);
+      if (bp) {
+        out.push(bp);
+        const path = target.ref.managedFolder ?? target.ref.object ?? target.ref.listPrefix;
+        if (path !== undefined) {
+          for (const f of this.folders.containing(bucket, path)) {
+            const fp = this.policies.get(folderKey(bucket, f.name));
+            if (fp) out.push(fp);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  conditionInput(target: Target, at: number): ConditionInput {
+    const requestTime = new Date(at);
+    if (target.kind === 'project') {
+      return {
+        resourceName: `projects/${this.storage.projectNumber}`,
+        resourceType: 'cloudresourcemanager.googleapis.com/Project',
+        resourceService: 'cloudresourcemanager.googleapis.com',
+        requestTime,
+        attributes: {},
+      };
+    }
+    if (target.kind === 'serviceAccount') {
+      return {
+        resourceName: `projects/-/serviceAccounts/${target.email}`,
+        resourceType: 'iam.googleapis.com/ServiceAccount',
+        resourceService: 'iam.googleapis.com',
+        requestTime,
+        attributes: {},
+      };
+    }
+    const r = target.ref;
+    const bucketName = `projects/_/buckets/${r.bucket}`;
+    if (r.managedFolder !== undefined) {
+      return {
+        resourceName: `${bucketName}/managedFolders/${r.managedFolder}`,
+        resourceType: `${STORAGE}/ManagedFolder`,
+        resourceService: STORAGE,
+        requestTime,
+        attributes: {},
+      };
+    }
+    if (r.object !== undefined) {
+      return {
+        resourceName: `${bucketName}/objects/${r.object}`,
+        resourceType: `${STORAGE}/Object`,
+        resourceService: STORAGE,
+        requestTime,
+        attributes: {},
+      };
+    }
+    return {
+      resourceName: bucketName,
+      resourceType: `${STORAGE}/Bucket`,
+      resourceService: STORAGE,
+      requestTime,
+      attributes: r.listPrefix !== undefined ? { [LIST_PREFIX_ATTRIBUTE]: r.listPrefix } : {},
+    };
+  }
+
+  /** Whether `member` holds `permission` on `target` now (the admin member always does). */
+  allowed(member: string, permission: string, target: Target): boolean {
+    if (member === ADMIN_MEMBER) return true;
+    const at = this.now();
+    const delay = Math.max(0, this.storage.config().iamPropagationDelayMs);
+    const input = this.conditionInput(target, at);
+    const project = this.projectPolicy();
+    const basic: MatchContext = {
+      projectId: this.storage.projectId,
+      projectNumber: this.storage.projectNumber,
+      hasProjectRole: () => false,
+    };
+    const ctx: MatchContext = {
+      ...basic,
+      hasProjectRole: (role) => grants(project, member, (r) => r === role, input, at, delay, basic),
+    };
+    for (const policy of this.policiesFor(target)) {
+      if (grants(policy, member, (r) => this.roles.permissions(r)?.has(permission) === true, input, at, delay, ctx)) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** Whether any effective binding of `policy` whose role passes `roleOk` covers `member`. */
+function grants(
+  policy: StoredPolicy,
+  member: string,
+  roleOk: (role: string) => boolean,
+  input: ConditionInput,
+  at: number,
+  delay: number,
+  ctx: MatchContext,
+): boolean {
+  for (const b of policy.bindings) {
+    if (!roleOk(b.role)) continue;
+    let conditionResult: boolean | undefined;
+    for (let i = 0; i < b.members.length; i++) {
+      if ((b.since[i] ?? 0) + delay > at) continue;
+      if (!memberMatches(b.members[i] as string, member, ctx)) continue;
+      conditionResult ??= b.compiled ? b.compiled(input) : true;
+      if (conditionResult) return true;
+    }
+  }
+  return false;
+}
