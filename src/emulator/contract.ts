@@ -85,7 +85,12 @@ export type Handler = (req: EmuRequest) => Promise<EmuResponse> | EmuResponse;
 
 export interface Route {
   method: string;
-  /** Template such as `/storage/v1/b/:bucket/iam`; a final `:name*` captures the rest including `/`. */
+  /**
+   * Template such as `/storage/v1/b/:bucket/iam`; a final `:name*` captures the rest including `/`. A `:name`
+   * segment may end in a literal Google custom verb: `/v1/projects/:project:getIamPolicy` matches
+   * `/v1/projects/p1:getIamPolicy` (project = `p1`) and nothing else; the parameter is the segment (percent-decoded)
+   * without the verb. IAM and Resource Manager paths need this (`.../serviceAccounts/:email:generateAccessToken`).
+   */
   path: string;
   /** Google's method id, used for counters, faults and latency, e.g. `storage.buckets.getIamPolicy`. */
   op: string;
