@@ -165,4 +165,13 @@ export interface IamPart {
   reset(): void;
   /** JSON-able state for `GET /_emulator/state`. */
   dump(): unknown;
+  /**
+   * Whether the bucket holds managed folders. Google refuses to delete such a bucket (409, like objects): the
+   * storage part should ask before a bucket delete.
+   */
+  hasManagedFolders?(bucket: string): boolean;
+  /** Call after a bucket is deleted: its IAM policy and managed folders go with it (a re-created bucket starts clean). */
+  bucketDeleted?(bucket: string): void;
+  /** Stops anything the IAM part listens on (per-principal metadata servers); call when the emulator stops. */
+  close?(): Promise<void>;
 }
