@@ -1,7 +1,7 @@
 // IAM member strings: validation, and whether a binding's member covers the caller.
 import { ADMIN_MEMBER } from '../contract.js';
 
-const EMAIL_RE = /^[^@\s/:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
+const EMAIL_RE = /^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 /** Legacy GKE Workload Identity member: `serviceAccount:POOL[NS/KSA]`. */
 const LEGACY_WI_RE = /^([a-z0-9-]+(?:\.[a-z0-9-]+)*\.svc\.id\.goog)\[([^/\]]+)\/([^/\]]+)\]$/;
 const WIF_PREFIX = '//iam.googleapis.com/projects/';
