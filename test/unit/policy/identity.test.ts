@@ -1,0 +1,344 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  compileAllowedServiceAccounts,
+  GSA_ANNOTATION,
+  type IdentityAccess,
+  type IdentityResult,
+  jobServiceAccounts,
+  resolveJobIdentities,
+  type ServiceAccountLike,
+} from '../../../src/policy/identity.js';
+import type { SparkApplicationSpecLike } from '../../../src/policy/job.js';
+
+const WI = { projectNumber: '123456789012', pool: 'my-project.svc.id.goog' };
+const principal = (ns: string, ksa: string) =>
+  `principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/my-project.svc.id.goog/subject/ns/${ns}/sa/${ksa}`;
+
+describe('jobServiceAccounts', () => {
+  const cases: {
+    reason: string;
+    spec: SparkApplicationSpecLike | undefined;
+    want: { driver: string; executor: string };
+  }[] = [
+    { reason: 'nothing set: default for both', spec: undefined, want: { driver: 'default', executor: 'default' } },
+    {
+      reason: 'empty strings mean unset',
+      spec: { driver: { serviceAccount: '' } },
+      want: { driver: 'default', executor: 'default' },
+    },
+    {
+      reason: 'executor falls back to the driver',
+      spec: { driver: { serviceAccount: 'spark' } },
+      want: { driver: 'spark', executor: 'spark' },
+    },
+    {
+      reason: 'both set',
+      spec: { driver: { serviceAccount: 'drv' }, executor: { serviceAccount: 'exe' } },
+      want: { driver: 'drv', executor: 'exe' },
+    },
+    {
+      reason: 'executor set, driver default',
+      spec: { executor: { serviceAccount: 'exe' } },
+      want: { driver: 'default', executor: 'exe' },
+    },
+  ];
+  for (const c of cases) it(c.reason, () => expect(jobServiceAccounts(c.spec)).toEqual(c.want));
+});
+
+function sas(list: Record<string, string | undefined>): (name: string) => ServiceAccountLike | undefined {
+  return (name) => {
+    if (!Object.hasOwn(list, name)) return undefined;
+    const email = list[name];
+    const annotations: Record<string, string> = {};
+    if (email !== undefined) annotations[GSA_ANNOTATION] = email;
+    return { metadata: { name, annotations } };
+  };
+}
+
+describe('resolveJobIdentities', () => {
+  const gsa = (allowed: string[]): IdentityAccess => ({
+    identity: 'GoogleServiceAccount',
+    allowedServiceAccounts: allowed,
+  });
+  const ksa: IdentityAccess = { identity: 'KubernetesServiceAccount', workloadIdentity: WI };
+  const cases: {
+    reason: string;
+    access: IdentityAccess;
+    spec?: SparkApplicationSpecLike;
+    accounts?: Record<string, string | undefined>;
+    want: Partial<IdentityResult> & { ok: boolean };
+  }[] = [
+    {
+      reason: 'KSA mode, default identity: both roles share one principal',
+      access: { workloadIdentity: WI },
+      want: { ok: true, members: [principal('team-a', 'default')], driver: 'default', executor: 'default' },
+    },
+    {
+      reason: 'KSA mode with distinct driver and executor: two principals, sorted',
+      access: ksa,
+      spec: { driver: { serviceAccount: 'zeta' }, executor: { serviceAccount: 'alpha' } },
+      want: { ok: true, members: [principal('team-a', 'alpha'), principal('team-a', 'zeta')] },
+    },
+    {
+      reason: 'KSA mode does not need the KSA to exist',
+      access: ksa,
+      spec: { driver: { serviceAccount: 'later' } },
+      accounts: {},
+      want: { ok: true, members: [principal('team-a', 'later')] },
+    },
+    {
+      reason: 'KSA mode without workloadIdentity',
+      access: { identity: 'KubernetesServiceAccount' },
+      want: { ok: false, reason: 'InvalidWorkloadIdentity' },
+    },
+    {
+      reason: 'KSA mode with a non-numeric project number',
+      access: { workloadIdentity: { projectNumber: 'my-project', pool: WI.pool } },
+      want: { ok: false, reason: 'InvalidWorkloadIdentity' },
+    },
+    {
+      reason: 'KSA mode with a pool containing a slash',
+      access: { workloadIdentity: { projectNumber: '1', pool: 'a/b' } },
+      want: { ok: false, reason: 'InvalidWorkloadIdentity' },
+    },
+    {
+      reason: 'an invalid service account name is refused, not rewritten',
+      access: ksa,
+      spec: { driver: { serviceAccount: 'Bad_Name' } },
+      want: { ok: false, reason: 'InvalidServiceAccountName' },
+    },
+    {
+      reason: 'GSA mode, annotated and allowed by pattern',
+      access: gsa(['*@proj.iam.gserviceaccount.com']),
+      spec: { driver: { serviceAccount: 'spark' } },
+      accounts: { spark: 'etl@proj.iam.gserviceaccount.com' },
+      want: { ok: true, members: ['serviceAccount:etl@proj.iam.gserviceaccount.com'] },
+    },
+    {
+      reason: 'GSA mode, two KSAs mapping to one GSA: one member',
+      access: gsa(['etl@proj.iam.gserviceaccount.com']),
+      spec: { driver: { serviceAccount: 'd' }, executor: { serviceAccount: 'e' } },
+      accounts: { d: 'etl@proj.iam.gserviceaccount.com', e: 'etl@proj.iam.gserviceaccount.com' },
+      want: { ok: true, members: ['serviceAccount:etl@proj.iam.gserviceaccount.com'] },
+    },
+    {
+      reason: 'GSA mode, KSA missing',
+      access: gsa(['*@proj.iam.gserviceaccount.com']),
+      accounts: {},
+      want: { ok: false, reason: 'ServiceAccountMissing' },
+    },
+    {
+      reason: 'GSA mode, KSA without the annotation',
+      access: gsa(['*@proj.iam.gserviceaccount.com']),
+      accounts: { default: undefined },
+      want: { ok: false, reason: 'ServiceAccountNotAnnotated' },
+    },
+    {
+      reason: 'GSA mode, annotation empty',
+      access: gsa(['*@proj.iam.gserviceaccount.com']),
+      accounts: { default: '' },
+      want: { ok: false, reason: 'ServiceAccountNotAnnotated' },
+    },
+    {
+      reason: 'GSA mode, annotation not an email',
+      access: gsa(['*@proj.iam.gserviceaccount.com']),
+      accounts: { default: 'etl' },
+      want: { ok: false, reason: 'InvalidServiceAccountAnnotation' },
+    },
+    {
+      reason: 'GSA mode, GSA of another project',
+      access: gsa(['*@proj.iam.gserviceaccount.com']),
+      accounts: { default: 'etl@other.iam.gserviceaccount.com' },
+      want: { ok: false, reason: 'ServiceAccountNotAllowed' },
+    },
+    {
+      reason: 'GSA mode with an empty allow list allows nothing',
+      access: gsa([]),
+      accounts: { default: 'etl@proj.iam.gserviceaccount.com' },
+      want: { ok: false, reason: 'ServiceAccountNotAllowed' },
+    },
+    {
+      reason: 'GSA mode: the executor is checked too',
+      access: gsa(['etl@proj.iam.gserviceaccount.com']),
+      spec: { driver: { serviceAccount: 'd' }, executor: { serviceAccount: 'e' } },
+      accounts: { d: 'etl@proj.iam.gserviceaccount.com', e: 'admin@proj.iam.gserviceaccount.com' },
+      want: { ok: false, reason: 'ServiceAccountNotAllowed' },
+    },
+    {
+      reason: 'GSA mode with an invalid pattern',
+      access: gsa(['*']),
+      accounts: { default: 'etl@proj.iam.gserviceaccount.com' },
+      want: { ok: false, reason: 'InvalidAllowedServiceAccounts' },
+    },
+    {
+      reason: 'unknown identity mode',
+      access: { identity: 'Magic' },
+      want: { ok: false, reason: 'InvalidIdentityMode' },
+    },
+  ];
+  for (const c of cases) {
+    it(c.reason, () => {
+      const r = resolveJobIdentities({
+        namespace: 'team-a',
+        spec: c.spec,
+        access: c.access,
+        serviceAccount: sas(c.accounts ?? {}),
+      });
+      expect(r).toMatchObject(c.want);
+    });
+  }
+
+  it('reports every failing KSA with its role in one message', () => {
+    const r = resolveJobIdentities({
+      namespace: 'team-a',
+      spec: { driver: { serviceAccount: 'd' }, executor: { serviceAccount: 'e' } },
+      access: gsa(['*@proj.iam.gserviceaccount.com']),
+      serviceAccount: sas({ e: undefined }),
+    });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.problems.map((p) => [p.serviceAccount, p.reason])).toEqual([
+        ['d', 'ServiceAccountMissing'],
+        ['e', 'ServiceAccountNotAnnotated'],
+      ]);
+      expect(r.message).toContain('ServiceAccount team-a/d (driver)');
+      expect(r.message).toContain('ServiceAccount team-a/e (executor)');
+    }
+  });
+});
+
+describe('allowedServiceAccounts patterns', () => {
+  const cases: { reason: string; pattern: string; email: string; want: boolean }[] = [
+    { reason: 'exact email', pattern: 'a@p.iam.gserviceaccount.com', email: 'a@p.iam.gserviceaccount.com', want: true },
+    {
+      reason: 'exact email, other name',
+      pattern: 'a@p.iam.gserviceaccount.com',
+      email: 'b@p.iam.gserviceaccount.com',
+      want: false,
+    },
+    {
+      reason: 'local glob',
+      pattern: '*@p.iam.gserviceaccount.com',
+      email: 'etl-1@p.iam.gserviceaccount.com',
+      want: true,
+    },
+    {
+      reason: '* does not cross @ into another project',
+      pattern: '*@p.iam.gserviceaccount.com',
+      email: 'a@evilp.iam.gserviceaccount.com',
+      want: false,
+    },
+    {
+      reason: 'anchored at the end',
+      pattern: '*@p.iam.gserviceaccount.com',
+      email: 'a@p.iam.gserviceaccount.com.evil.io',
+      want: false,
+    },
+    {
+      reason: 'no subdomain injection',
+      pattern: '*@p.iam.gserviceaccount.com',
+      email: 'a@x.p.iam.gserviceaccount.com',
+      want: false,
+    },
+    {
+      reason: 'prefix glob needs a non-empty run',
+      pattern: 'spark-*@p.iam.gserviceaccount.com',
+      email: 'spark-@p.iam.gserviceaccount.com',
+      want: false,
+    },
+    {
+      reason: 'prefix glob',
+      pattern: 'spark-*@p.iam.gserviceaccount.com',
+      email: 'spark-etl@p.iam.gserviceaccount.com',
+      want: true,
+    },
+    {
+      reason: 'prefix glob refuses other names',
+      pattern: 'spark-*@p.iam.gserviceaccount.com',
+      email: 'sparkx@p.iam.gserviceaccount.com',
+      want: false,
+    },
+    {
+      reason: 'domain glob matches one label',
+      pattern: '*@*.iam.gserviceaccount.com',
+      email: 'a@proj.iam.gserviceaccount.com',
+      want: true,
+    },
+    {
+      reason: 'domain glob never crosses a dot',
+      pattern: '*@*.iam.gserviceaccount.com',
+      email: 'a@x.y.iam.gserviceaccount.com',
+      want: false,
+    },
+    {
+      reason: 'dots in the pattern are literal',
+      pattern: '*@p.iam.gserviceaccount.com',
+      email: 'a@pxiam.gserviceaccount.com',
+      want: false,
+    },
+    {
+      reason: 'glob inside a label',
+      pattern: '*@proj-*.iam.gserviceaccount.com',
+      email: 'a@proj-dev.iam.gserviceaccount.com',
+      want: true,
+    },
+    {
+      reason: 'glob inside a label stays inside',
+      pattern: '*@proj-*.iam.gserviceaccount.com',
+      email: 'a@proj-dev.x.iam.gserviceaccount.com',
+      want: false,
+    },
+  ];
+  for (const c of cases) {
+    it(c.reason, () => {
+      const m = compileAllowedServiceAccounts([c.pattern]);
+      if (!m.ok) throw new Error(m.errors.join());
+      expect(m.matches(c.email)).toBe(c.want);
+    });
+  }
+
+  const invalid: [string, RegExp][] = [
+    ['*', /exactly one "@"/],
+    ['*@*', /domain/],
+    ['*@*.*', /last two labels/],
+    ['*@*.com', /last two labels/],
+    ['**@p.iam.gserviceaccount.com', /\*\*/],
+    ['a@b@c.com', /not a service account email/],
+    ['*@P.iam.gserviceaccount.com', /domain/],
+    ['A@p.iam.gserviceaccount.com', /not a service account email/],
+    ['*@p..com', /domain/],
+    ['(.*)@p.iam.gserviceaccount.com', /before "@"/],
+  ];
+  for (const [p, err] of invalid) {
+    it(`refuses pattern ${p}`, () => {
+      const m = compileAllowedServiceAccounts([p]);
+      expect(m.ok).toBe(false);
+      if (!m.ok) expect(m.errors.join()).toMatch(err);
+    });
+  }
+
+  it('a local-part glob matches exactly the emails of that domain (property)', () => {
+    const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?$/);
+    const m = compileAllowedServiceAccounts(['*@proj.iam.gserviceaccount.com']);
+    if (!m.ok) throw new Error();
+    fc.assert(
+      fc.property(label, fc.array(label, { minLength: 2, maxLength: 4 }), (local, domainLabels) => {
+        const domain = domainLabels.join('.');
+        expect(m.matches(`${local}@${domain}`)).toBe(domain === 'proj.iam.gserviceaccount.com');
+      }),
+    );
+  });
+
+  it('a domain-label glob never lets a dot or @ through (property)', () => {
+    const m = compileAllowedServiceAccounts(['*@*.iam.gserviceaccount.com']);
+    if (!m.ok) throw new Error();
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('a', '.', '@', '-', '1') }), (mid) => {
+        const email = `x@${mid}.iam.gserviceaccount.com`;
+        const want = /^[^@.]+$/.test(mid);
+        expect(m.matches(email)).toBe(want);
+      }),
+    );
+  });
+});
