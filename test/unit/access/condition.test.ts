@@ -111,7 +111,7 @@ describe('celString', () => {
   it('escapes quotes, backslashes and control characters so CEL reads the same string back', () => {
     for (const s of ['plain', 'a"b', 'a\\b', 'line\nbreak', 'tab\tx', '\u0001', 'ünï', '"\\"']) {
       const program = plan(ENV, parse(celString(s)));
-      expect(program({})).toBe(s);
+      expect(program({ resource: {}, api: {} })).toBe(s);
     }
   });
 
@@ -119,7 +119,7 @@ describe('celString', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), (s) => {
         fc.pre(!/[\ud800-\udfff]/.test(s));
-        expect(plan(ENV, parse(celString(s)))({})).toBe(s);
+        expect(plan(ENV, parse(celString(s)))({ resource: {}, api: {} })).toBe(s);
       }),
     );
   });

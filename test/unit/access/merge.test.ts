@@ -167,22 +167,20 @@ const arbPolicy: fc.Arbitrary<IamPolicy> = fc.record({
 });
 const arbSpec = (job: string) =>
   fc.record({ role: fc.constantFrom(...roles), members: arbMembers }).map((s) => ({ ...s, condition: cond(job) }));
-const arbChanges: fc.Arbitrary<JobChange[]> = fc
-  .uniqueArray(fc.constantFrom(...jobs), { maxLength: 4 })
-  .chain((js) =>
-    fc.tuple(
-      ...js.map((job) =>
-        fc.record(
-          {
-            job: fc.constant(job),
-            desired: fc.option(arbSpec(job), { nil: undefined }),
-            applied: fc.option(arbSpec(job), { nil: undefined }),
-          },
-          { requiredKeys: ['job'] },
-        ),
+const arbChanges: fc.Arbitrary<JobChange[]> = fc.uniqueArray(fc.constantFrom(...jobs), { maxLength: 4 }).chain((js) =>
+  fc.tuple(
+    ...js.map((job) =>
+      fc.record(
+        {
+          job: fc.constant(job),
+          desired: fc.option(arbSpec(job), { nil: undefined }),
+          applied: fc.option(arbSpec(job), { nil: undefined }),
+        },
+        { requiredKeys: ['job'] },
       ),
     ),
-  );
+  ),
+);
 
 function grantSet(p: IamPolicy): Set<string> {
   const s = new Set<string>();
