@@ -23,6 +23,8 @@ export interface EnsureBinariesOptions {
   cacheRoot?: string;
   /** The Go module to build; defaults to the repository's test/envtest. */
   moduleDir?: string;
+  /** Aborting kills a running build (its temporary directory is removed). */
+  signal?: AbortSignal;
 }
 
 const ASSET_VARS = ['TIDEMARK_ENVTEST_ASSETS', 'KUBEBUILDER_ASSETS'] as const;
@@ -63,7 +65,7 @@ export async function ensureBinaries(options: EnsureBinariesOptions): Promise<Bi
       log(`envtest binaries: built by another process, using ${dir}`);
       return found('cache');
     }
-    await build(moduleDir, version, cacheRoot, dir, log);
+    await build(moduleDir, version, cacheRoot, dir, log, options.signal);
     return found('built');
   } finally {
     await release();
@@ -177,7 +179,14 @@ function goBinary(): string {
   throw new Error('the Go toolchain is needed to build kube-apiserver and etcd: put `go` on PATH (or set GO)');
 }
 
-async function build(moduleDir: string, version: string, cacheRoot: string, dir: string, log: Log): Promise<void> {
+async function build(
+  moduleDir: string,
+  version: string,
+  cacheRoot: string,
+  dir: string,
+  log: Log,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const go = goBinary();
   const tmp = join(cacheRoot, `.build-${process.pid}-${Date.now()}`);
   await mkdir(tmp, { recursive: true });
@@ -186,9 +195,10 @@ async function build(moduleDir: string, version: string, cacheRoot: string, dir:
   log('envtest binaries: a cold build takes about 6-8 minutes on 2 cores; later runs reuse it');
   try {
     const flags = ldflags(version);
-    await goBuild(go, moduleDir, ['-ldflags', flags, '-o', join(tmp, 'kube-apiserver'), './cmd/kube-apiserver'], log);
-    await goBuild(go, moduleDir, ['-ldflags', flags, '-o', join(tmp, 'kubectl'), './cmd/kubectl'], log);
-    await goBuild(go, join(moduleDir, 'etcd'), ['-ldflags', '-s -w', '-o', join(tmp, 'etcd'), '.'], log);
+    const out = (name: string) => join(tmp, name);
+    await goBuild(go, moduleDir, ['-ldflags', flags, '-o', out('kube-apiserver'), './cmd/kube-apiserver'], log, signal);
+    await goBuild(go, moduleDir, ['-ldflags', flags, '-o', out('kubectl'), './cmd/kubectl'], log, signal);
+    await goBuild(go, join(moduleDir, 'etcd'), ['-ldflags', '-s -w', '-o', out('etcd'), '.'], log, signal);
     await writeFile(
       join(tmp, 'BUILD-INFO'),
       `kubernetes ${version}\nmodule ${moduleDir}\nbuilt ${new Date().toISOString()} in ${seconds(started)}\n`,
@@ -207,12 +217,12 @@ function seconds(since: number): string {
 }
 
 /** `go build -v` in cwd; prints a progress line every 20 s (packages compiled so far) and fails with Go's output. */
-function goBuild(go: string, cwd: string, args: string[], log: Log): Promise<void> {
+function goBuild(go: string, cwd: string, args: string[], log: Log, signal?: AbortSignal): Promise<void> {
   const target = args[args.length - 1] === '.' ? 'etcd' : (args[args.length - 1] ?? '').replace('./cmd/', '');
   const started = Date.now();
   log(`envtest binaries: go build ${target} ...`);
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(go, ['build', '-v', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(go, ['build', '-v', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], signal });
     let packages = 0;
     const tail: string[] = [];
     let partial = '';
@@ -232,7 +242,11 @@ function goBuild(go: string, cwd: string, args: string[], log: Log): Promise<voi
     }, 20_000);
     child.on('error', (err) => {
       clearInterval(timer);
-      reject(new Error(`cannot run ${go}: ${err.message}`));
+      reject(
+        err.name === 'AbortError'
+          ? new Error(`go build ${target} aborted`)
+          : new Error(`cannot run ${go}: ${err.message}`),
+      );
     });
     child.on('close', (code, signal) => {
       clearInterval(timer);

@@ -1,9 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot, sparkCrdsDir } from '../../src/localcluster/paths.js';
+import { repoRoot, sparkCrdsDir } from './paths.js';
 
 /** CRD YAML files in a directory (kustomization.yaml and other non-CRD files excluded by name). */
-function yamlFiles(dir: string): string[] {
+export function yamlFiles(dir: string): string[] {
   return readdirSync(dir)
     .filter((f) => /\.ya?ml$/.test(f) && !/^kustomization\.ya?ml$/.test(f))
     .sort()
@@ -14,7 +14,7 @@ function yamlFiles(dir: string): string[] {
  * Tidemark's CRDs (crds/*.yaml) and the Spark Operator's (../shared/fixtures/spark-operator-v2.5.2, or
  * $TIDEMARK_SPARK_CRDS_DIR). The Spark ones are required: without them the cluster cannot hold SparkApplications.
  */
-export function allCrdFiles(root = repoRoot()): { tidemark: string[]; spark: string[] } {
+export function projectCrdFiles(root = repoRoot()): { tidemark: string[]; spark: string[] } {
   const crdsDir = join(root, 'crds');
   const tidemark = existsSync(crdsDir) ? yamlFiles(crdsDir) : [];
   const sparkDir = sparkCrdsDir(root);

@@ -1,7 +1,7 @@
 import type { TestProject } from 'vitest/node';
 import { ensureBinaries } from '../../src/localcluster/binaries.js';
 import { startLocalCluster } from '../../src/localcluster/cluster.js';
-import { allCrdFiles } from './crd-files.js';
+import { projectCrdFiles } from '../../src/localcluster/crd-files.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -22,7 +22,7 @@ const log = (message: string) => console.log(`[test cluster] ${message}`);
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const binaries = await ensureBinaries({ log });
-  const crds = allCrdFiles();
+  const crds = projectCrdFiles();
   if (crds.tidemark.length === 0) log('no Tidemark CRDs in crds/ yet; installing only the Spark Operator CRDs');
   const cluster = await startLocalCluster({ crdFiles: [...crds.tidemark, ...crds.spark], log, binaries });
   log(`kube-apiserver ${cluster.version} (etcd ${cluster.etcdVersion}) at ${cluster.server}`);
