@@ -155,22 +155,20 @@ describe('mergeWithinLimits', () => {
       }),
       { maxLength: 6 },
     );
-    const arbChanges = fc
-      .uniqueArray(jobsArb, { maxLength: 5 })
-      .chain((js) =>
-        fc.tuple(
-          ...js.map((job) =>
-            fc.record(
-              {
-                job: fc.constant(job),
-                desired: fc.option(arbSpec(job), { nil: undefined }),
-                applied: fc.option(arbSpec(job), { nil: undefined }),
-              },
-              { requiredKeys: ['job'] },
-            ),
+    const arbChanges = fc.uniqueArray(jobsArb, { maxLength: 5 }).chain((js) =>
+      fc.tuple(
+        ...js.map((job) =>
+          fc.record(
+            {
+              job: fc.constant(job),
+              desired: fc.option(arbSpec(job), { nil: undefined }),
+              applied: fc.option(arbSpec(job), { nil: undefined }),
+            },
+            { requiredKeys: ['job'] },
           ),
         ),
-      );
+      ),
+    );
     const small = { principalsPerPolicy: 6, groupsAndDomainsPerPolicy: 2, conditionsPerRoleAndMember: 2 };
     fc.assert(
       fc.property(arbPolicy, arbChanges, (bindings, changes) => {
