@@ -1,0 +1,177 @@
+// One call through the emulator: route match, body decoding, authentication, counters, latency, faults, the
+// handler, and Google-shaped errors. Used for every HTTP request and for every part of a batch.
+import type { IncomingHttpHeaders } from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import {
+  ADMIN_MEMBER,
+  type Authorizer,
+  type EmulatorConfig,
+  type EmuRequest,
+  type EmuResponse,
+  HttpError,
+  type Route,
+} from './contract.js';
+import { type Counters, faultError, pickFault } from './knobs.js';
+import type { Router } from './router.js';
+
+/** What an emulator logger must offer (a pino logger does). */
+export interface EmulatorLog {
+  debug(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLog: EmulatorLog = { debug() {}, warn() {}, error() {} };
+
+/** Routes of the HTTP core may name the member of a public call themselves (a resumable upload session's owner). */
+export interface CoreRoute extends Route {
+  sessionMember?: (req: EmuRequest) => string | undefined;
+}
+
+export interface RawCall {
+  method: string;
+  url: URL;
+  headers: IncomingHttpHeaders;
+  /** As received: still gzip-encoded when the headers say so. */
+  body: Buffer;
+}
+
+export type Outcome =
+  | { reset: true }
+  | { reset?: false; status: number; headers: Record<string, string>; body: Buffer };
+
+/** Thrown by a handler to make the server drop the connection (a batch part's `reset` fault). */
+export class ResetConnection extends Error {
+  override name = 'ResetConnection';
+}
+
+export interface PipelineDeps {
+  router: Router;
+  authorizer: () => Authorizer;
+  config: () => EmulatorConfig;
+  counters: Counters;
+  log: EmulatorLog;
+  random?: () => number;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Emulator-only operations (admin endpoints) are not counted, slowed or faulted. */
+export const isEmulatorOp = (op: string): boolean => op.startsWith('emulator.');
+
+export function decodeBody(headers: IncomingHttpHeaders, body: Buffer): Buffer {
+  const encoding = String(headers['content-encoding'] ?? '')
+    .trim()
+    .toLowerCase();
+  if (encoding === '' || encoding === 'identity') return body;
+  if (encoding !== 'gzip' && encoding !== 'x-gzip') {
+    throw new HttpError(400, `Unsupported Content-Encoding '${encoding}' (only gzip is supported).`);
+  }
+  if (body.length === 0) return body; // a zero-length body that says gzip is an empty body
+  try {
+    return gunzipSync(body);
+  } catch (err) {
+    throw new HttpError(400, `The request body says Content-Encoding: gzip but is not gzip data (${String(err)}).`);
+  }
+}
+
+export function errorOutcome(err: HttpError): Outcome {
+  return {
+    status: err.status,
+    headers: { 'content-type': 'application/json; charset=UTF-8', ...(err.headers ?? {}) },
+    body: Buffer.from(JSON.stringify(err.toBody())),
+  };
+}
+
+export function renderResponse(res: EmuResponse): Outcome {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(res.headers ?? {})) headers[k.toLowerCase()] = v;
+  let body: Buffer;
+  if (res.body === undefined) body = Buffer.alloc(0);
+  else if (Buffer.isBuffer(res.body)) body = res.body;
+  else if (typeof res.body === 'string') body = Buffer.from(res.body);
+  else {
+    body = Buffer.from(JSON.stringify(res.body));
+    headers['content-type'] ??= 'application/json; charset=UTF-8';
+  }
+  return { status: res.status, headers, body };
+}
+
+export class Pipeline {
+  constructor(private readonly deps: PipelineDeps) {}
+
+  /**
+   * Runs one call. `top` marks an HTTP request (latency applies once per HTTP request, a batch's parts do not add
+   * more); `defaultAuthorization` is the enclosing batch request's token.
+   */
+  async run(call: RawCall, opts: { top: boolean; defaultAuthorization?: string }): Promise<Outcome> {
+    const { router, counters, log } = this.deps;
+    let route: Route | undefined;
+    let member: string | undefined;
+    try {
+      const m = router.match(call.method, call.url.pathname);
+      if (!m.route) {
+        if (opts.top) counters.request();
+        if (m.methods.length > 0) {
+          throw new HttpError(405, `Method ${call.method} is not allowed here (allowed: ${m.methods.join(', ')}).`);
+        }
+        throw new HttpError(404, `Not Found: no such method ${call.method} ${call.url.pathname}`, 'notFound');
+      }
+      route = m.route;
+      const counted = !isEmulatorOp(route.op);
+      if (opts.top && counted) counters.request();
+      const headers = { ...call.headers };
+      if (headers.authorization === undefined && opts.defaultAuthorization !== undefined) {
+        headers.authorization = opts.defaultAuthorization;
+      }
+      const req: EmuRequest = {
+        method: call.method,
+        url: call.url,
+        params: m.params,
+        query: call.url.searchParams,
+        headers,
+        body: Buffer.alloc(0),
+        member: undefined,
+      };
+      try {
+        member = this.authenticate(route, req);
+      } finally {
+        if (counted) counters.call(route.op, member);
+      }
+      req.member = member;
+      if (counted) {
+        const config = this.deps.config();
+        if (opts.top && config.latencyMs > 0) await sleep(config.latencyMs);
+        const fault = pickFault(config.faults, route.op, member, this.deps.random);
+        if (fault) {
+          log.debug({ op: route.op, member, fault }, 'injected fault');
+          if (fault.kind === 'reset') return { reset: true };
+          if (fault.kind === 'slow') await sleep(fault.delayMs ?? 0);
+          else throw faultError(fault.kind, route.op);
+        }
+      }
+      req.body = decodeBody(call.headers, call.body);
+      const res = await route.handler(req);
+      return renderResponse(res);
+    } catch (err) {
+      if (err instanceof ResetConnection) return { reset: true };
+      if (err instanceof HttpError) {
+        log.debug({ op: route?.op, member, status: err.status, message: err.message }, 'call refused');
+        return errorOutcome(err);
+      }
+      log.error({ op: route?.op, member, err: String(err), stack: (err as Error)?.stack }, 'emulator handler failed');
+      return errorOutcome(new HttpError(500, `Internal emulator error: ${String(err)}`, 'backendError'));
+    }
+  }
+
+  private authenticate(route: Route, req: EmuRequest): string | undefined {
+    const auth = route.auth ?? 'bearer';
+    if (auth === 'none') return (route as CoreRoute).sessionMember?.(req);
+    const authorization = req.headers.authorization;
+    const member = this.deps.authorizer().authenticate(Array.isArray(authorization) ? authorization[0] : authorization);
+    if (auth === 'admin' && member !== ADMIN_MEMBER) {
+      throw new HttpError(403, `${route.op} needs the emulator's admin token.`, 'forbidden');
+    }
+    return member;
+  }
+}
