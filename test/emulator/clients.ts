@@ -32,7 +32,8 @@ export function storageClient(emu: Emu, token: string): Storage {
   storage.interceptors.push({
     request: (reqOpts) => {
       reqOpts.headers = { ...(reqOpts.headers ?? {}), Authorization: `Bearer ${token}` };
-      return reqOpts;
+      // The declared type wants `uri`; the options passed at run time are the request's own and carry it.
+      return reqOpts as typeof reqOpts & { uri: string };
     },
   });
   return storage;
