@@ -10,7 +10,7 @@ import { bucketRoutes } from './buckets.js';
 import { DEFAULT_CONFIG, mergeConfig } from './config.js';
 import type { CoreContext } from './context.js';
 import type { EmulatorConfig, IamPart, StorageView } from './contract.js';
-import { createStandinIam } from './iam-standin.js';
+import { createIam } from './iam/index.js';
 import { BucketWriteLimiter, Counters } from './knobs.js';
 import { objectRoutes } from './objects.js';
 import { type EmulatorLog, Pipeline, type RawCall, silentLog } from './pipeline.js';
@@ -77,7 +77,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     projectNumber,
     baseUrl: () => baseUrl,
   };
-  const iam: IamPart = createStandinIam(view, { adminToken });
+  const iam: IamPart = createIam(view, { adminToken });
   const ctx: CoreContext = {
     store,
     iam: () => iam,
