@@ -38,7 +38,7 @@ export type IdentityReason =
   | 'InvalidAllowedServiceAccounts'
   | 'InvalidServiceAccountName'
   | 'ServiceAccountMissing'
-  | 'ServiceAccountNotAnnotated'
+  | 'ServiceAccountAnnotationMissing'
   | 'InvalidServiceAccountAnnotation'
   | 'ServiceAccountNotAllowed';
 
@@ -228,7 +228,7 @@ export function resolveJobIdentities(input: IdentityInput): IdentityResult {
       if (email === undefined || email === '') {
         problems.push({
           serviceAccount: ksa,
-          reason: 'ServiceAccountNotAnnotated',
+          reason: 'ServiceAccountAnnotationMissing',
           message: `${who} has no ${GSA_ANNOTATION} annotation naming its Google service account`,
         });
         continue;

@@ -132,13 +132,13 @@ describe('resolveJobIdentities', () => {
       reason: 'GSA mode, KSA without the annotation',
       access: gsa(['*@proj.iam.gserviceaccount.com']),
       accounts: { default: undefined },
-      want: { ok: false, reason: 'ServiceAccountNotAnnotated' },
+      want: { ok: false, reason: 'ServiceAccountAnnotationMissing' },
     },
     {
       reason: 'GSA mode, annotation empty',
       access: gsa(['*@proj.iam.gserviceaccount.com']),
       accounts: { default: '' },
-      want: { ok: false, reason: 'ServiceAccountNotAnnotated' },
+      want: { ok: false, reason: 'ServiceAccountAnnotationMissing' },
     },
     {
       reason: 'GSA mode, annotation not an email',
@@ -200,7 +200,7 @@ describe('resolveJobIdentities', () => {
     if (!r.ok) {
       expect(r.problems.map((p) => [p.serviceAccount, p.reason])).toEqual([
         ['d', 'ServiceAccountMissing'],
-        ['e', 'ServiceAccountNotAnnotated'],
+        ['e', 'ServiceAccountAnnotationMissing'],
       ]);
       expect(r.message).toContain('ServiceAccount team-a/d (driver)');
       expect(r.message).toContain('ServiceAccount team-a/e (executor)');

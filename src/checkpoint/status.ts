@@ -1,0 +1,242 @@
+// A Checkpoint's status derived from facts the reconciler gathered. Pure: the caller passes `now`.
+//
+// Conditions (metav1.Condition; lastTransitionTime moves only when a condition's status changes):
+// - Bound:         True/JobPresent while a live job claims it; False/JobGone, False/Orphaned, False/Deleting.
+// - AccessGranted: True/Granted when every desired member holds the grant (read back), True/ExtraMembers when
+//                  members Tidemark no longer wants still hold it; False/GrantPending while members are missing;
+//                  when released: False/Revoked once nothing is granted, True/RevokePending until then; a
+//                  problem's own reason (AccessDenied, ServiceAccountNotAllowed, PrincipalLimit, ...) when one is
+//                  reported.
+// - Ready:         True/CheckpointReady when Bound, granted, and the policy's propagationHold has passed since
+//                  grantedAt; otherwise False with the reason that blocks it (GrantPending, PropagationHold, a
+//                  problem's reason, JobGone, Orphaned, Deleting).
+// Reason names follow src/api's Reasons where it has one.
+// Timestamps are RFC 3339 with whole seconds (as the API server stores them, so a re-derived status compares
+// equal); grantedAt is rounded UP to the second so the hold is never cut short.
+import { cmp } from '../policy/selector.js';
+
+export type CheckpointPhase = 'Bound' | 'Released' | 'Deleting';
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number | undefined;
+}
+
+export interface CheckpointStatus {
+  phase?: CheckpointPhase | undefined;
+  observedGeneration?: number | undefined;
+  conditions?: Condition[] | undefined;
+  boundAt?: string | undefined;
+  releasedAt?: string | undefined;
+  grantedAt?: string | undefined;
+  lastWriteTime?: string | undefined;
+  grantedMembers?: string[] | undefined;
+}
+
+export type Claim =
+  /** A live job claims the Checkpoint; `job` names it for messages, e.g. "SparkApplication team-a/ingest". */
+  | { kind: 'Bound'; job: string }
+  /** No live job claims it. Orphaned: created by the resync for a prefix that had no Checkpoint. */
+  | { kind: 'Released'; reason: 'JobGone' | 'Orphaned'; message?: string | undefined }
+  /** Fenced for deletion by the GC. */
+  | { kind: 'Deleting' };
+
+export interface CheckpointFacts {
+  /** metadata.generation of the Checkpoint. */
+  generation: number;
+  /** The status as it is now (undefined for a new Checkpoint). */
+  previous?: CheckpointStatus | undefined;
+  claim: Claim;
+  /** The members the job should hold (Bound); ignored otherwise (a released Checkpoint wants none). */
+  desiredMembers: readonly string[];
+  /**
+   * The members GCS holds for this job after this reconcile: read back, or exactly what a successful write set.
+   * Undefined when unknown (not read, or the write failed): the previous grantedMembers are kept.
+   */
+  observedMembers?: readonly string[] | undefined;
+  /** A problem the user must fix (or a failure worth showing); makes AccessGranted and Ready False. */
+  problem?: { reason: string; message: string } | undefined;
+  /** The policy's propagationHold in milliseconds. */
+  holdMs: number;
+  now: Date;
+}
+
+export interface DerivedStatus {
+  status: CheckpointStatus;
+  ready: boolean;
+  /** When to reconcile again because the propagation hold ends then. */
+  requeueAt?: Date | undefined;
+}
+
+const REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
+const MAX_MESSAGE = 32_768;
+
+/** RFC 3339 with whole seconds, rounded down. */
+export function rfc3339(d: Date): string {
+  return `${d.toISOString().slice(0, 19)}Z`;
+}
+
+function rfc3339Ceil(d: Date): string {
+  const ms = d.getTime();
+  return rfc3339(new Date(Math.ceil(ms / 1000) * 1000));
+}
+
+/** meta.SetStatusCondition: replace by type; keep lastTransitionTime when the status did not change. */
+export function setCondition(
+  conditions: readonly Condition[],
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: Date,
+): Condition[] {
+  if (!REASON.test(next.reason)) throw new Error(`condition ${next.type}: reason "${next.reason}" is not CamelCase`);
+  const message = next.message.length > MAX_MESSAGE ? `${next.message.slice(0, MAX_MESSAGE - 3)}...` : next.message;
+  const out = [...conditions];
+  const i = out.findIndex((c) => c.type === next.type);
+  const prev = i >= 0 ? out[i] : undefined;
+  const cond: Condition = {
+    type: next.type,
+    status: next.status,
+    reason: next.reason,
+    message,
+    lastTransitionTime: prev && prev.status === next.status ? prev.lastTransitionTime : rfc3339(now),
+    ...(next.observedGeneration !== undefined ? { observedGeneration: next.observedGeneration } : {}),
+  };
+  if (i >= 0) out[i] = cond;
+  else out.push(cond);
+  return out;
+}
+
+export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+function sortedUnique(members: readonly string[]): string[] {
+  return [...new Set(members)].sort(cmp);
+}
+
+function list(members: readonly string[]): string {
+  return members.length <= 3 ? members.join(', ') : `${members.slice(0, 3).join(', ')} and ${members.length - 3} more`;
+}
+
+function secondsLabel(ms: number): string {
+  return `${Math.ceil(ms / 1000)}s`;
+}
+
+/** The Checkpoint status the facts call for. */
+export function deriveCheckpointStatus(f: CheckpointFacts): DerivedStatus {
+  const prev = f.previous ?? {};
+  const now = f.now;
+  const gen = f.generation;
+  const phase: CheckpointPhase =
+    f.claim.kind === 'Bound' ? 'Bound' : f.claim.kind === 'Deleting' ? 'Deleting' : 'Released';
+  const observed = f.observedMembers !== undefined ? sortedUnique(f.observedMembers) : undefined;
+  const granted = observed ?? sortedUnique(prev.grantedMembers ?? []);
+  const grantedSet = new Set(granted);
+  const desired = phase === 'Bound' ? sortedUnique(f.desiredMembers) : [];
+  const missing = desired.filter((m) => !grantedSet.has(m));
+  const extra = granted.filter((m) => !desired.includes(m));
+  const known = observed !== undefined || prev.grantedMembers !== undefined;
+
+  let conditions = [...(prev.conditions ?? [])];
+  const set = (type: string, status: ConditionStatus, reason: string, message: string) => {
+    conditions = setCondition(conditions, { type, status, reason, message, observedGeneration: gen }, now);
+  };
+
+  // Timestamps.
+  const boundAt =
+    phase === 'Bound' ? (prev.phase === 'Bound' && prev.boundAt ? prev.boundAt : rfc3339(now)) : prev.boundAt;
+  const releasedAt =
+    phase === 'Bound'
+      ? undefined
+      : prev.phase !== undefined && prev.phase !== 'Bound' && prev.releasedAt
+        ? prev.releasedAt
+        : rfc3339(now);
+  let grantedAt: string | undefined;
+  if (phase === 'Bound') {
+    const prevHadAll =
+      prev.grantedAt !== undefined &&
+      desired.every((m) => (prev.grantedMembers ?? []).includes(m)) &&
+      desired.length > 0;
+    if (missing.length === 0 && desired.length > 0 && known) grantedAt = prevHadAll ? prev.grantedAt : rfc3339Ceil(now);
+  } else if (granted.length > 0) {
+    grantedAt = prev.grantedAt;
+  }
+
+  // Bound.
+  if (f.claim.kind === 'Bound') set('Bound', 'True', 'JobPresent', `Claimed by ${f.claim.job}.`);
+  else if (f.claim.kind === 'Released') {
+    const msg =
+      f.claim.message ??
+      (f.claim.reason === 'Orphaned'
+        ? 'Found under the policy root with no Checkpoint; kept as released so it is deleted only after a full retention period.'
+        : 'No live job claims this checkpoint; its data is kept for the retention period.');
+    set('Bound', 'False', f.claim.reason, msg);
+  } else set('Bound', 'False', 'Deleting', 'Access is revoked and the data is being deleted.');
+
+  // AccessGranted and Ready.
+  let ready = false;
+  let requeueAt: Date | undefined;
+  const p = f.problem;
+  if (p && !REASON.test(p.reason)) throw new Error(`problem reason "${p.reason}" is not CamelCase`);
+  if (phase === 'Bound') {
+    if (p) {
+      set('AccessGranted', 'False', p.reason, p.message);
+      set('Ready', 'False', p.reason, p.message);
+    } else if (desired.length === 0) {
+      const msg = 'The job resolves to no IAM member to grant.';
+      set('AccessGranted', 'False', 'NoMembers', msg);
+      set('Ready', 'False', 'NoMembers', msg);
+    } else if (!known) {
+      set('AccessGranted', 'Unknown', 'GrantPending', 'The grant has not been applied or read back yet.');
+      set('Ready', 'False', 'GrantPending', 'Waiting for the grant to be applied and read back.');
+    } else if (missing.length > 0) {
+      const msg = `Waiting for ${missing.length} member(s) to be granted: ${list(missing)}.`;
+      set('AccessGranted', 'False', 'GrantPending', msg);
+      set('Ready', 'False', 'GrantPending', msg);
+    } else {
+      if (extra.length > 0) {
+        set('AccessGranted', 'True', 'ExtraMembers', `Granted; still to revoke from ${list(extra)}.`);
+      } else {
+        set('AccessGranted', 'True', 'Granted', `Granted to ${list(desired)}.`);
+      }
+      const since = Date.parse(grantedAt as string);
+      const holdEnd = since + f.holdMs;
+      if (now.getTime() < holdEnd) {
+        requeueAt = new Date(holdEnd);
+        set(
+          'Ready',
+          'False',
+          'PropagationHold',
+          `Granted at ${grantedAt}; waiting ${secondsLabel(holdEnd - now.getTime())} more for IAM to propagate (propagationHold).`,
+        );
+      } else {
+        ready = true;
+        set('Ready', 'True', 'CheckpointReady', 'Access is granted and propagated; the job may start.');
+      }
+    }
+  } else {
+    const notReady = phase === 'Deleting' ? 'Deleting' : (f.claim as { reason: string }).reason;
+    if (p) set('AccessGranted', 'False', p.reason, p.message);
+    else if (known && granted.length === 0) set('AccessGranted', 'False', 'Revoked', 'No member holds access.');
+    else if (known) set('AccessGranted', 'True', 'RevokePending', `Still to revoke from ${list(granted)}.`);
+    else set('AccessGranted', 'Unknown', 'RevokePending', 'Access has not been read back since the release.');
+    set(
+      'Ready',
+      'False',
+      notReady,
+      phase === 'Deleting' ? 'The checkpoint is being deleted.' : 'No live job claims this checkpoint.',
+    );
+  }
+
+  const status: CheckpointStatus = { phase, observedGeneration: gen, conditions };
+  if (boundAt !== undefined) status.boundAt = boundAt;
+  if (releasedAt !== undefined) status.releasedAt = releasedAt;
+  if (grantedAt !== undefined) status.grantedAt = grantedAt;
+  if (prev.lastWriteTime !== undefined) status.lastWriteTime = prev.lastWriteTime;
+  if (known) status.grantedMembers = granted;
+  return { status, ready, requeueAt };
+}
