@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { register as registerEmulator } from './emulator.js';
 
 // Each command lives in its own module under src/cli/ and registers itself here.
 const program = new Command();
@@ -10,6 +11,7 @@ program
   .exitOverride((err) => {
     process.exit(err.exitCode);
   });
+registerEmulator(program);
 
 try {
   await program.parseAsync(process.argv);
