@@ -13,30 +13,27 @@
 // Reason names follow src/api's Reasons where it has one.
 // Timestamps are RFC 3339 with whole seconds (as the API server stores them, so a re-derived status compares
 // equal); grantedAt is rounded UP to the second so the hold is never cut short.
+import {
+  CheckpointConditions as C,
+  type CheckpointPhase,
+  type CheckpointStatus,
+  type Condition,
+  Reasons as R,
+} from '../api/index.js';
 import { cmp } from '../policy/selector.js';
 
-export type CheckpointPhase = 'Bound' | 'Released' | 'Deleting';
-export type ConditionStatus = 'True' | 'False' | 'Unknown';
+export type { CheckpointPhase, CheckpointStatus, Condition };
+export type ConditionStatus = Condition['status'];
 
-export interface Condition {
-  type: string;
-  status: ConditionStatus;
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number | undefined;
-}
-
-export interface CheckpointStatus {
-  phase?: CheckpointPhase | undefined;
-  observedGeneration?: number | undefined;
-  conditions?: Condition[] | undefined;
-  boundAt?: string | undefined;
-  releasedAt?: string | undefined;
-  grantedAt?: string | undefined;
-  lastWriteTime?: string | undefined;
-  grantedMembers?: string[] | undefined;
-}
+/** Reasons this module uses that src/api does not define (yet). */
+export const ExtraReasons = {
+  /** AccessGranted=True: every desired member holds the grant, and members no longer wanted still do. */
+  ExtraMembers: 'ExtraMembers',
+  /** AccessGranted=True/Unknown: the job is gone and its grant is still to be revoked. */
+  RevokePending: 'RevokePending',
+  /** AccessGranted=False/Ready=False: the job's identities resolve to no IAM member. */
+  NoMembers: 'NoMembers',
+} as const;
 
 export type Claim =
   /** A live job claims the Checkpoint; `job` names it for messages, e.g. "SparkApplication team-a/ingest". */
@@ -167,15 +164,15 @@ export function deriveCheckpointStatus(f: CheckpointFacts): DerivedStatus {
   }
 
   // Bound.
-  if (f.claim.kind === 'Bound') set('Bound', 'True', 'JobPresent', `Claimed by ${f.claim.job}.`);
+  if (f.claim.kind === 'Bound') set(C.Bound, 'True', R.JobPresent, `Claimed by ${f.claim.job}.`);
   else if (f.claim.kind === 'Released') {
     const msg =
       f.claim.message ??
       (f.claim.reason === 'Orphaned'
         ? 'Found under the policy root with no Checkpoint; kept as released so it is deleted only after a full retention period.'
         : 'No live job claims this checkpoint; its data is kept for the retention period.');
-    set('Bound', 'False', f.claim.reason, msg);
-  } else set('Bound', 'False', 'Deleting', 'Access is revoked and the data is being deleted.');
+    set(C.Bound, 'False', f.claim.reason === 'Orphaned' ? R.Orphaned : R.JobGone, msg);
+  } else set(C.Bound, 'False', R.Deleting, 'Access is revoked and the data is being deleted.');
 
   // AccessGranted and Ready.
   let ready = false;
@@ -184,48 +181,54 @@ export function deriveCheckpointStatus(f: CheckpointFacts): DerivedStatus {
   if (p && !REASON.test(p.reason)) throw new Error(`problem reason "${p.reason}" is not CamelCase`);
   if (phase === 'Bound') {
     if (p) {
-      set('AccessGranted', 'False', p.reason, p.message);
-      set('Ready', 'False', p.reason, p.message);
+      set(C.AccessGranted, 'False', p.reason, p.message);
+      set(C.Ready, 'False', p.reason, p.message);
     } else if (desired.length === 0) {
       const msg = 'The job resolves to no IAM member to grant.';
-      set('AccessGranted', 'False', 'NoMembers', msg);
-      set('Ready', 'False', 'NoMembers', msg);
+      set(C.AccessGranted, 'False', ExtraReasons.NoMembers, msg);
+      set(C.Ready, 'False', ExtraReasons.NoMembers, msg);
     } else if (!known) {
-      set('AccessGranted', 'Unknown', 'GrantPending', 'The grant has not been applied or read back yet.');
-      set('Ready', 'False', 'GrantPending', 'Waiting for the grant to be applied and read back.');
+      set(C.AccessGranted, 'Unknown', R.GrantPending, 'The grant has not been applied or read back yet.');
+      set(C.Ready, 'False', R.GrantPending, 'Waiting for the grant to be applied and read back.');
     } else if (missing.length > 0) {
       const msg = `Waiting for ${missing.length} member(s) to be granted: ${list(missing)}.`;
-      set('AccessGranted', 'False', 'GrantPending', msg);
-      set('Ready', 'False', 'GrantPending', msg);
+      set(C.AccessGranted, 'False', R.GrantPending, msg);
+      set(C.Ready, 'False', R.GrantPending, msg);
     } else {
       if (extra.length > 0) {
-        set('AccessGranted', 'True', 'ExtraMembers', `Granted; still to revoke from ${list(extra)}.`);
+        set(C.AccessGranted, 'True', ExtraReasons.ExtraMembers, `Granted; still to revoke from ${list(extra)}.`);
       } else {
-        set('AccessGranted', 'True', 'Granted', `Granted to ${list(desired)}.`);
+        set(C.AccessGranted, 'True', R.Granted, `Granted to ${list(desired)}.`);
       }
       const since = Date.parse(grantedAt as string);
       const holdEnd = since + f.holdMs;
       if (now.getTime() < holdEnd) {
         requeueAt = new Date(holdEnd);
         set(
-          'Ready',
+          C.Ready,
           'False',
-          'PropagationHold',
+          R.PropagationHold,
           `Granted at ${grantedAt}; waiting ${secondsLabel(holdEnd - now.getTime())} more for IAM to propagate (propagationHold).`,
         );
       } else {
         ready = true;
-        set('Ready', 'True', 'CheckpointReady', 'Access is granted and propagated; the job may start.');
+        set(C.Ready, 'True', R.CheckpointReady, 'Access is granted and propagated; the job may start.');
       }
     }
   } else {
-    const notReady = phase === 'Deleting' ? 'Deleting' : (f.claim as { reason: string }).reason;
-    if (p) set('AccessGranted', 'False', p.reason, p.message);
-    else if (known && granted.length === 0) set('AccessGranted', 'False', 'Revoked', 'No member holds access.');
-    else if (known) set('AccessGranted', 'True', 'RevokePending', `Still to revoke from ${list(granted)}.`);
-    else set('AccessGranted', 'Unknown', 'RevokePending', 'Access has not been read back since the release.');
+    const notReady =
+      f.claim.kind === 'Deleting'
+        ? R.Deleting
+        : f.claim.kind === 'Released' && f.claim.reason === 'Orphaned'
+          ? R.Orphaned
+          : R.JobGone;
+    if (p) set(C.AccessGranted, 'False', p.reason, p.message);
+    else if (known && granted.length === 0) set(C.AccessGranted, 'False', R.Revoked, 'No member holds access.');
+    else if (known) set(C.AccessGranted, 'True', ExtraReasons.RevokePending, `Still to revoke from ${list(granted)}.`);
+    else
+      set(C.AccessGranted, 'Unknown', ExtraReasons.RevokePending, 'Access has not been read back since the release.');
     set(
-      'Ready',
+      C.Ready,
       'False',
       notReady,
       phase === 'Deleting' ? 'The checkpoint is being deleted.' : 'No live job claims this checkpoint.',

@@ -8,10 +8,10 @@
 //   The KSA need not exist yet (GitOps may create it after the job); the principal names it regardless.
 // - identity GoogleServiceAccount: `serviceAccount:EMAIL` where EMAIL is the KSA's annotation
 //   `iam.gke.io/gcp-service-account`, only when EMAIL matches the policy's allowedServiceAccounts. Patterns are an
-//   exact email or a glob whose `*` stands for one or more characters within ONE part: in the local part any run
-//   of non-'@' characters, in the domain one DNS label (never a '.'), and the last two domain labels must be
-//   literal. So `*@proj.iam.gserviceaccount.com` never matches `x@evil-proj.iam.gserviceaccount.com` or
-//   `x@proj.iam.gserviceaccount.com.evil.io`, and `*@*.iam.gserviceaccount.com` never matches `x@a.b.iam...`.
+//   exact email or a glob whose `*` (only in the part before '@') stands for a run of one or more characters other
+//   than '@'; the domain is always literal (as the CRD says) and the match is anchored at both ends. So
+//   `*@proj.iam.gserviceaccount.com` never matches `x@evil-proj.iam.gserviceaccount.com`,
+//   `x@a.proj.iam.gserviceaccount.com` or `x@proj.iam.gserviceaccount.com.evil.io`.
 // Members come out deduplicated and sorted.
 
 import type { SparkApplicationSpecLike } from './job.js';
@@ -109,7 +109,6 @@ export function serviceAccountEmailError(email: string): string | undefined {
 export type AllowedMatcher = (email: string) => boolean;
 
 const LOCAL_PATTERN = /^[a-z0-9._*-]+$/;
-const LABEL_PATTERN = /^[a-z0-9*-]+$/;
 
 /** Compiles allowedServiceAccounts into one matcher, or lists every invalid pattern. */
 export function compileAllowedServiceAccounts(
@@ -136,32 +135,34 @@ export function compileAllowedServiceAccounts(
       return;
     }
     const [local, domain] = parts as [string, string];
-    if (p.includes('**')) {
-      errors.push(`${at}: "**" is not allowed; "*" already matches a whole run`);
-      return;
-    }
     if (!LOCAL_PATTERN.test(local)) {
       errors.push(`${at}: the part before "@" may only contain lower-case letters, digits, ".", "_", "-" and "*"`);
       return;
     }
-    const labels = domain.split('.');
-    if (labels.length < 2 || labels.some((l) => l === '' || !LABEL_PATTERN.test(l))) {
-      errors.push(`${at}: the domain must be "."-separated labels of lower-case letters, digits, "-" and "*"`);
+    if (domain.includes('*')) {
+      errors.push(`${at}: the domain is never a wildcard; only the part before "@" may hold "*"`);
       return;
     }
-    if (labels.slice(-2).some((l) => l.includes('*'))) {
-      errors.push(
-        `${at}: the last two labels of the domain must be literal (e.g. *@my-project.iam.gserviceaccount.com)`,
-      );
+    const domainErr = serviceAccountEmailError(`x@${domain}`);
+    if (domainErr) {
+      errors.push(`${at}: "${domain}" is not a service account domain`);
       return;
     }
-    const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\-]/g, (c) => (c === '*' ? c : `\\${c}`));
-    const localRe = esc(local).replaceAll('*', '[^@]+');
-    const domainRe = labels.map((l) => esc(l).replaceAll('*', '[^@.]+')).join('\\.');
+    // `*` is one run of one or more characters, never '@'; `**` is the same run as `*`.
+    const localRe = local
+      .replace(/\*+/g, '*')
+      .split('*')
+      .map((lit) => lit.replace(/[.-]/g, (c) => `\\${c}`))
+      .join('[^@]+');
+    const domainRe = domain.replace(/[.-]/g, (c) => `\\${c}`);
     globs.push(new RegExp(`^${localRe}@${domainRe}$`));
   });
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, matches: (email) => exact.has(email) || globs.some((g) => g.test(email)) };
+  return {
+    ok: true,
+    matches: (email) =>
+      serviceAccountEmailError(email) === undefined && (exact.has(email) || globs.some((g) => g.test(email))),
+  };
 }
 
 export interface IdentityInput {

@@ -13,9 +13,10 @@
 //   sorted), nothing is guessed.
 // - A policy whose selectors are invalid selects nothing (its own status reports why); naming it in the
 //   annotation gives AnnotatedPolicyInvalid.
+import { Annotations } from '../api/index.js';
 import { type CompiledSelector, cmp, compileSelector, type LabelSelector, type Labels } from './selector.js';
 
-export const POLICY_ANNOTATION = 'tidemark.dev/policy';
+export const POLICY_ANNOTATION = Annotations.policy;
 
 /** The part of a CheckpointPolicy that selection reads (structurally compatible with the API type). */
 export interface PolicyCandidate {

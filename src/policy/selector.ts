@@ -15,7 +15,7 @@ export interface LabelSelectorRequirement {
 }
 
 export interface LabelSelector {
-  matchLabels?: Readonly<Record<string, string>> | null | undefined;
+  matchLabels?: Readonly<Record<string, string | undefined>> | null | undefined;
   matchExpressions?: readonly LabelSelectorRequirement[] | null | undefined;
 }
 
