@@ -148,8 +148,8 @@ export function mediaResponse(o: StoredObject, req: EmuRequest): EmuResponse {
 }
 
 /** A GET's preconditions: a failed *NotMatch answers 304, the others 412. */
-function checkGetPreconditions(o: StoredObject, query: URLSearchParams): EmuResponse | undefined {
-  const failed = failedPrecondition(o, readPreconditions(query));
+function checkGetPreconditions(o: StoredObject, pre: Preconditions): EmuResponse | undefined {
+  const failed = failedPrecondition(o, pre);
   if (failed === undefined) return undefined;
   if (failed === 'ifGenerationNotMatch' || failed === 'ifMetagenerationNotMatch') return { status: 304 };
   throw preconditionFailed();
@@ -161,9 +161,10 @@ export function objectRoutes(ctx: CoreContext): CoreRoute[] {
   const get = (req: EmuRequest, media: boolean): EmuResponse => {
     const bucket = pathParam(req, 'bucket');
     const name = pathParam(req, 'object');
+    const pre = readPreconditions(req.query);
     authz(ctx).require(memberOf(req), 'storage.objects.get', { bucket, object: name });
     const o = getObject(ctx, bucket, name, intParam(req.query, 'generation'));
-    const notModified = checkGetPreconditions(o, req.query);
+    const notModified = checkGetPreconditions(o, pre);
     if (notModified) return notModified;
     return media || req.query.get('alt') === 'media' ? mediaResponse(o, req) : res(o);
   };
@@ -199,9 +200,10 @@ export function objectRoutes(ctx: CoreContext): CoreRoute[] {
   const del = (req: EmuRequest): EmuResponse => {
     const bucket = pathParam(req, 'bucket');
     const name = pathParam(req, 'object');
+    const pre = readPreconditions(req.query);
     authz(ctx).require(memberOf(req), 'storage.objects.delete', { bucket, object: name });
     const o = getObject(ctx, bucket, name, intParam(req.query, 'generation'));
-    checkPreconditions(o, readPreconditions(req.query));
+    checkPreconditions(o, pre);
     const held = underHold(o);
     if (held) throw held;
     ctx.store.deleteObject(getBucket(ctx, bucket), name);
@@ -211,9 +213,10 @@ export function objectRoutes(ctx: CoreContext): CoreRoute[] {
   const modify = (req: EmuRequest, replace: boolean): EmuResponse => {
     const bucket = pathParam(req, 'bucket');
     const name = pathParam(req, 'object');
+    const pre = readPreconditions(req.query);
     authz(ctx).require(memberOf(req), 'storage.objects.update', { bucket, object: name });
     const o = getObject(ctx, bucket, name, intParam(req.query, 'generation'));
-    checkPreconditions(o, readPreconditions(req.query));
+    checkPreconditions(o, pre);
     const body = jsonObject(req);
     const current: WritableObjectMeta = inheritedMeta(o);
     for (const k of ['storageClass', 'temporaryHold', 'eventBasedHold'] as const) {
