@@ -5,7 +5,8 @@
 //
 // Not covered: CEL cost limits (the API server checks them when the CRD is installed), `format` checks, and
 // metadata beyond metadata.name.
-import { type CelInput, celEnv, isCelError, parse, plan } from '@bufbuild/cel';
+import { type CelInput, CelScalar, celEnv, celMethod, isCelError, listType, parse, plan } from '@bufbuild/cel';
+import { strings } from '@bufbuild/cel/ext';
 import { crdSchema, type SchemaNode, type TidemarkKind, type ValidationRule } from './schema.js';
 
 export type FieldErrorType = 'Required' | 'Invalid' | 'Unsupported' | 'TooLong' | 'TooMany' | 'Duplicate' | 'Unknown';
@@ -248,8 +249,23 @@ function messageOf(rule: ValidationRule): string {
   return rule.message ?? `failed rule: ${rule.rule}`;
 }
 
+// Kubernetes' regex library (find/findAll); patterns are run by JavaScript's RegExp, which agrees with RE2 on the
+// plain patterns the CRDs give them (matches() itself is @bufbuild/cel's RE2).
+const find = celMethod('find', CelScalar.STRING, [CelScalar.STRING], CelScalar.STRING, function (this, pattern) {
+  return new RegExp(pattern, 'u').exec(this)?.[0] ?? '';
+});
+const findAll = celMethod(
+  'findAll',
+  CelScalar.STRING,
+  [CelScalar.STRING],
+  listType(CelScalar.STRING),
+  function (this, pattern) {
+    return [...this.matchAll(new RegExp(pattern, 'gu'))].map((m) => m[0]);
+  },
+);
+
 const programs = new Map<string, ReturnType<typeof plan>>();
-const env = celEnv();
+const env = celEnv({ funcs: [...strings, find, findAll] });
 
 function compiled(rule: ValidationRule): ReturnType<typeof plan> {
   let program = programs.get(rule.rule);
@@ -277,12 +293,11 @@ function toCel(schema: SchemaNode | undefined, value: unknown): CelInput {
   return value as CelInput;
 }
 
-/** The API server names the value's type, not the value, in a CEL rule's error ("Invalid value: \"string\""). */
+/** How the API server shows the value in a CEL rule's error: scalars as JSON, "object" and "array" otherwise. */
 function celTypeName(value: unknown): string {
   if (Array.isArray(value)) return '"array"';
   if (isObject(value)) return '"object"';
-  if (typeof value === 'number') return Number.isInteger(value) ? '"integer"' : '"number"';
-  return `"${typeof value}"`;
+  return JSON.stringify(value);
 }
 
 function additional(schema: SchemaNode): SchemaNode | undefined {
