@@ -112,6 +112,28 @@ export function parseJobPrefix(root: string, prefix: string): { namespace: strin
   return { namespace, name };
 }
 
+/**
+ * The job prefixes found under `root` (e.g. listed with a delimiter, two levels deep) that have no Checkpoint:
+ * orphans, to be recorded as Released so nothing is deleted without a full retention period. Prefixes that are
+ * not `<root>/<namespace>/<job>/` with valid names are returned apart (never treated as jobs). Both sorted.
+ */
+export function findOrphanPrefixes(
+  root: string,
+  listed: Iterable<string>,
+  hasCheckpoint: (namespace: string, name: string) => boolean,
+): { orphans: { namespace: string; name: string; prefix: string }[]; unrecognised: string[] } {
+  const orphans: { namespace: string; name: string; prefix: string }[] = [];
+  const unrecognised: string[] = [];
+  for (const prefix of new Set(listed)) {
+    const job = parseJobPrefix(root, prefix);
+    if (!job) unrecognised.push(prefix);
+    else if (!hasCheckpoint(job.namespace, job.name)) orphans.push({ ...job, prefix });
+  }
+  orphans.sort((a, b) => cmp(a.prefix, b.prefix));
+  unrecognised.sort(cmp);
+  return { orphans, unrecognised };
+}
+
 export interface RootRef {
   /** The policy's name. */
   name: string;
