@@ -12,6 +12,7 @@ import {
   parseTidemarkCondition,
   prefixConditionExpression,
 } from '../../../src/access/condition.js';
+import { compileCondition } from '../../../src/emulator/iam/conditions.js';
 
 // Evaluates an IAM condition with a real CEL implementation, binding what Cloud Storage binds.
 const STRING_MAP = mapType(CelScalar.STRING, CelScalar.DYN);
@@ -100,6 +101,24 @@ describe('prefixConditionExpression', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('is accepted by the emulator’s condition compiler (Google’s rules) and decides the same there', () => {
+    const job = { namespace: 'n'.repeat(63), name: 'j'.repeat(253) };
+    const c = jobCondition(B, `checkpoints/${job.namespace}/${job.name}/`, job);
+    const decide = compileCondition(c.expression);
+    const input = (resourceName: string, listPrefix?: string) => ({
+      resourceName,
+      resourceType: 'storage.googleapis.com/Object',
+      resourceService: 'storage.googleapis.com',
+      requestTime: new Date(0),
+      attributes: listPrefix === undefined ? {} : { [LIST_PREFIX_ATTRIBUTE]: listPrefix },
+    });
+    const obj = `projects/_/buckets/${B}/objects/checkpoints/${job.namespace}/${job.name}`;
+    expect(decide(input(`${obj}/q/offsets/0`))).toBe(true);
+    expect(decide(input(`${obj}x/q`))).toBe(false);
+    expect(decide(input(`projects/_/buckets/${B}`, `checkpoints/${job.namespace}/${job.name}/`))).toBe(true);
+    expect(decide(input(`projects/_/buckets/${B}`, `checkpoints/${job.namespace}/${job.name}`))).toBe(false);
   });
 
   it('refuses a prefix without trailing slash', () => {
