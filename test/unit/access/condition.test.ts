@@ -12,7 +12,7 @@ import {
   parseTidemarkCondition,
   prefixConditionExpression,
 } from '../../../src/access/condition.js';
-import { compileCondition } from '../../../src/emulator/iam/conditions.js';
+import { type ConditionInput, compileCondition } from '../../../src/emulator/iam/conditions.js';
 
 // Evaluates an IAM condition with a real CEL implementation, binding what Cloud Storage binds.
 const STRING_MAP = mapType(CelScalar.STRING, CelScalar.DYN);
@@ -107,12 +107,12 @@ describe('prefixConditionExpression', () => {
     const job = { namespace: 'n'.repeat(63), name: 'j'.repeat(253) };
     const c = jobCondition(B, `checkpoints/${job.namespace}/${job.name}/`, job);
     const decide = compileCondition(c.expression);
-    const input = (resourceName: string, listPrefix?: string) => ({
+    const input = (resourceName: string, listPrefix?: string): ConditionInput => ({
       resourceName,
       resourceType: 'storage.googleapis.com/Object',
       resourceService: 'storage.googleapis.com',
       requestTime: new Date(0),
-      attributes: listPrefix === undefined ? {} : { [LIST_PREFIX_ATTRIBUTE]: listPrefix },
+      attributes: Object.fromEntries(listPrefix === undefined ? [] : [[LIST_PREFIX_ATTRIBUTE, listPrefix]]),
     });
     const obj = `projects/_/buckets/${B}/objects/checkpoints/${job.namespace}/${job.name}`;
     expect(decide(input(`${obj}/q/offsets/0`))).toBe(true);
