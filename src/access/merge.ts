@@ -12,7 +12,7 @@
 // same binding, so the result does not depend on the order of the jobs (coalescing N jobs' changes in any order
 // gives one policy); merging the result again with the same changes changes nothing.
 import { cmp } from '../policy/selector.js';
-import type { IamCondition } from './condition.js';
+import { type IamCondition, parseTidemarkCondition, type TidemarkConditionRef } from './condition.js';
 
 export interface IamBinding {
   role: string;
@@ -202,4 +202,36 @@ export function sameGrants(a: IamPolicy, b: IamPolicy): boolean {
   const ga = grants(a);
   const gb = grants(b);
   return ga.size === gb.size && [...ga].every((g) => gb.has(g));
+}
+
+export interface TidemarkBinding extends TidemarkConditionRef {
+  role: string;
+  condition: IamCondition;
+  /** Sorted, unique. */
+  members: string[];
+}
+
+/**
+ * Tidemark's own bindings in a bucket policy (title prefix AND the exact expression Tidemark builds, on this
+ * bucket), one per (role, job), sorted by (namespace, name, role). The resync uses them to find grants whose job
+ * is gone or whose Checkpoint was lost; a binding edited by hand no longer parses and is left alone.
+ */
+export function tidemarkBindings(policy: IamPolicy, bucket: string): TidemarkBinding[] {
+  const byKey = new Map<string, TidemarkBinding>();
+  for (const b of policy.bindings ?? []) {
+    const ref = parseTidemarkCondition(b.condition);
+    if (!ref || ref.bucket !== bucket || !b.condition) continue;
+    const key = bindingKey(b.role, b.condition);
+    const have = byKey.get(key);
+    const members = new Set([...(have?.members ?? []), ...(b.members ?? [])]);
+    byKey.set(key, {
+      ...ref,
+      role: b.role,
+      condition: have?.condition ?? b.condition,
+      members: [...members].sort(cmp),
+    });
+  }
+  return [...byKey.values()].sort(
+    (x, y) => cmp(x.namespace, y.namespace) || cmp(x.name, y.name) || cmp(x.role, y.role),
+  );
 }

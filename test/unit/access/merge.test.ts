@@ -10,6 +10,7 @@ import {
   membersFor,
   mergeJobBindings,
   sameGrants,
+  tidemarkBindings,
 } from '../../../src/access/merge.js';
 
 const ROLE = 'roles/storage.objectUser';
@@ -148,6 +149,43 @@ describe('mergeJobBindings', () => {
     };
     expect(membersFor(policy, ROLE, cond('a'))).toEqual([sa('w'), sa('x'), sa('y')]);
     expect(membersFor(policy, ROLE, undefined)).toEqual([]);
+  });
+});
+
+describe('tidemarkBindings', () => {
+  it('finds Tidemark’s bindings on this bucket only, merging duplicates, and skips lookalikes', () => {
+    const other = jobCondition('other-bucket', 'ckpt/ns/z/', { namespace: 'ns', name: 'z' });
+    const policy: IamPolicy = {
+      version: 3,
+      bindings: [
+        foreignBinding,
+        { role: ROLE, members: [sa('y')], condition: cond('b') },
+        { role: ROLE, members: [sa('x')], condition: cond('a') },
+        { role: ROLE, members: [sa('w'), sa('x')], condition: cond('a') },
+        { role: ROLE, members: [sa('v')], condition: { ...cond('c'), title: 'tidemark:ns/other' } },
+        { role: ROLE, members: [sa('u')], condition: other },
+      ],
+    };
+    expect(tidemarkBindings(policy, 'bkt')).toEqual([
+      {
+        bucket: 'bkt',
+        prefix: 'ckpt/ns/a/',
+        namespace: 'ns',
+        name: 'a',
+        role: ROLE,
+        condition: cond('a'),
+        members: [sa('w'), sa('x')],
+      },
+      {
+        bucket: 'bkt',
+        prefix: 'ckpt/ns/b/',
+        namespace: 'ns',
+        name: 'b',
+        role: ROLE,
+        condition: cond('b'),
+        members: [sa('y')],
+      },
+    ]);
   });
 });
 
