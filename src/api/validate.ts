@@ -22,7 +22,7 @@ export class FieldError {
 
   toString(): string {
     if (this.type === 'Unknown') return `unknown field "${this.field}"`;
-    return `${this.field}: ${this.detail}`;
+    return `${this.field === '' ? '<nil>' : this.field}: ${this.detail}`;
   }
 }
 
@@ -228,19 +228,19 @@ function checkRules(schema: SchemaNode, value: unknown, old: unknown, path: stri
     const bindings: Record<string, CelInput> = { self: toCel(schema, value) };
     if (transition) bindings.oldSelf = toCel(schema, old);
     const result = compiled(rule)(bindings);
-    const field = rule.fieldPath ? `${path}${rule.fieldPath}` : path;
+    const field = !rule.fieldPath ? path : path === '' ? rule.fieldPath.slice(1) : `${path}${rule.fieldPath}`;
     if (isCelError(result)) {
       errors.push(
         new FieldError(
           'Invalid',
           field,
-          `Invalid value: ${celTypeName(value)}: ${result.message} evaluating rule: ${messageOf(rule)}`,
+          `Invalid value: ${shown(value)}${result.message} evaluating rule: ${messageOf(rule)}`,
         ),
       );
     } else if (result !== true) {
       if (rule.reason === 'FieldValueRequired')
         errors.push(new FieldError('Required', field, `Required value: ${messageOf(rule)}`));
-      else errors.push(new FieldError('Invalid', field, `Invalid value: ${celTypeName(value)}: ${messageOf(rule)}`));
+      else errors.push(new FieldError('Invalid', field, `Invalid value: ${shown(value)}${messageOf(rule)}`));
     }
   }
 }
@@ -293,11 +293,10 @@ function toCel(schema: SchemaNode | undefined, value: unknown): CelInput {
   return value as CelInput;
 }
 
-/** How the API server shows the value in a CEL rule's error: scalars as JSON, "object" and "array" otherwise. */
-function celTypeName(value: unknown): string {
-  if (Array.isArray(value)) return '"array"';
-  if (isObject(value)) return '"object"';
-  return JSON.stringify(value);
+/** How the API server shows the value in a CEL rule's error: scalars as JSON followed by ": ", objects and lists not at all. */
+function shown(value: unknown): string {
+  if (Array.isArray(value) || isObject(value)) return '';
+  return `${JSON.stringify(value)}: `;
 }
 
 function additional(schema: SchemaNode): SchemaNode | undefined {
