@@ -1,6 +1,11 @@
 // Identities through the real clients: IAM Credentials generateAccessToken (@google-cloud/iam-credentials), the
 // per-principal metadata server (google-auth-library's Compute client via GCE_METADATA_HOST), the project policy
 // (Resource Manager client), propagation delay, and that a token minted for A never acts as B.
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { IAMCredentialsClient } from '@google-cloud/iam-credentials';
 import fc from 'fast-check';
 import { google, type storage_v1 } from 'googleapis';
@@ -216,6 +221,48 @@ describe('metadata servers', () => {
       { rootUrl: rootUrl(emu) },
     );
   });
+});
+
+describe('gcloud with its metadata root on a registration (GCE_METADATA_ROOT, the path form)', () => {
+  it('authenticates as the registered principal', async () => {
+    const principal = `serviceAccount:gcloud-user@${PROJECT}.iam.gserviceaccount.com`;
+    const p = (await admin.buckets.getIamPolicy({ bucket: 'identity-2' })).data;
+    await admin.buckets.setIamPolicy({
+      bucket: 'identity-2',
+      requestBody: {
+        ...p,
+        bindings: [...(p.bindings ?? []), { role: 'roles/storage.objectViewer', members: [principal] }],
+      },
+    });
+    await admin.objects.insert(
+      { bucket: 'identity-2', name: 'g/x', media: { body: 'from-gcloud' } },
+      { rootUrl: rootUrl(emu) },
+    );
+    const reg = await adminJson<{ pathHost: string }>(emu, '/_emulator/metadata-servers', {
+      method: 'POST',
+      body: JSON.stringify({ principal }),
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-gcloud-md-'));
+    const env = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      CLOUDSDK_CONFIG: join(dir, 'config'),
+      CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+      CLOUDSDK_CORE_PROJECT: PROJECT,
+      CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE: `${emu.url}/storage/v1/`,
+      GCE_METADATA_ROOT: reg.pathHost,
+    };
+    const run = promisify(execFile);
+    const cat = await run('gcloud', ['storage', 'cat', 'gs://identity-2/g/x'], { env, timeout: 60_000 });
+    expect(cat.stdout).toBe('from-gcloud');
+    const denied = await run('gcloud', ['storage', 'rm', 'gs://identity-2/g/x'], { env, timeout: 60_000 }).then(
+      () => undefined,
+      (err: { stderr: string }) => err.stderr,
+    );
+    expect(denied).toContain(
+      'gcloud-user@tidemark-dev.iam.gserviceaccount.com does not have storage.objects.delete access to the Google Cloud Storage object.',
+    );
+  }, 120_000);
 });
 
 describe('the project policy (Resource Manager)', () => {
