@@ -12,7 +12,8 @@
 //                  problem's reason, JobGone, Orphaned, Deleting).
 // Reason names follow src/api's Reasons where it has one.
 // Timestamps are RFC 3339 with whole seconds (as the API server stores them, so a re-derived status compares
-// equal); grantedAt is rounded UP to the second so the hold is never cut short.
+// equal); grantedAt is rounded UP to the second so the hold is never cut short, and it restarts on every bind and
+// whenever a desired member is (re)granted.
 import {
   CheckpointConditions as C,
   type CheckpointPhase,
@@ -56,6 +57,11 @@ export interface CheckpointFacts {
    * Undefined when unknown (not read, or the write failed): the previous grantedMembers are kept.
    */
   observedMembers?: readonly string[] | undefined;
+  /**
+   * Members this reconcile had to add to GCS (e.g. merge `added`, or the folder compare's `missing`): a member
+   * re-added after drift starts a new propagation hold even if the previous status said it was granted.
+   */
+  addedMembers?: readonly string[] | undefined;
   /** A problem the user must fix (or a failure worth showing); makes AccessGranted and Ready False. */
   problem?: { reason: string; message: string } | undefined;
   /** The policy's propagationHold in milliseconds. */
@@ -154,10 +160,15 @@ export function deriveCheckpointStatus(f: CheckpointFacts): DerivedStatus {
         : rfc3339(now);
   let grantedAt: string | undefined;
   if (phase === 'Bound') {
+    // The hold runs from the moment the last desired member was granted. It restarts on a new bind (the grant
+    // was revoked on release, or should have been: never trust a grant remembered from before), on a member not
+    // granted before, and on a member this reconcile had to add again.
+    const added = new Set(f.addedMembers ?? []);
     const prevHadAll =
+      prev.phase === 'Bound' &&
       prev.grantedAt !== undefined &&
-      desired.every((m) => (prev.grantedMembers ?? []).includes(m)) &&
-      desired.length > 0;
+      desired.length > 0 &&
+      desired.every((m) => (prev.grantedMembers ?? []).includes(m) && !added.has(m));
     if (missing.length === 0 && desired.length > 0 && known) grantedAt = prevHadAll ? prev.grantedAt : rfc3339Ceil(now);
   } else if (granted.length > 0) {
     grantedAt = prev.grantedAt;

@@ -235,7 +235,7 @@ describe('deriveCheckpointStatus', () => {
     expect(summary(back.status).Ready?.reason).toBe('PropagationHold');
   });
 
-  it('rebinds straight to Ready when the revoke had not happened yet', () => {
+  it('holds again on rebind even if the revoke had not happened (a remembered grant is not trusted)', () => {
     const rel = deriveCheckpointStatus(
       facts({
         claim: { kind: 'Released', reason: 'JobGone' },
@@ -244,7 +244,18 @@ describe('deriveCheckpointStatus', () => {
       }),
     );
     const back = deriveCheckpointStatus(facts({ previous: rel.status, observedMembers: [A], now: at(1) }));
-    expect(back.ready).toBe(true);
+    expect(back.ready).toBe(false);
+    expect(summary(back.status).Ready?.reason).toBe('PropagationHold');
+  });
+
+  it('holds again when a member had to be re-added after drift', () => {
+    const prev: CheckpointStatus = { phase: 'Bound', grantedAt: rfc3339(at(-600)), grantedMembers: [A] };
+    expect(deriveCheckpointStatus(facts({ previous: prev, observedMembers: [A], now: at(0) })).ready).toBe(true);
+    const repaired = deriveCheckpointStatus(
+      facts({ previous: prev, observedMembers: [A], addedMembers: [A], now: at(0) }),
+    );
+    expect(repaired.ready).toBe(false);
+    expect(repaired.status.grantedAt).toBe(rfc3339(at(0)));
   });
 
   it('keeps lastWriteTime (set by others) and moves lastTransitionTime only on status changes', () => {
