@@ -8,12 +8,16 @@ export interface Part {
   body: Buffer;
 }
 
-/** A parameter of a header value such as `multipart/related; boundary="abc"`. */
+/**
+ * A parameter of a header value such as `multipart/related; boundary="abc"`. gcloud quotes its boundary with
+ * single quotes (`boundary='===...=='`), which is accepted too.
+ */
 export function headerParam(value: string, name: string): string | undefined {
-  const re = new RegExp(`(?:^|;)\\s*${name}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^;\\s]*))`, 'i');
+  const re = new RegExp(`(?:^|;)\\s*${name}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|'([^']*)'|([^;\\s]*))`, 'i');
   const m = re.exec(value);
   if (!m) return undefined;
-  return m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2];
+  if (m[1] !== undefined) return m[1].replace(/\\(.)/g, '$1');
+  return m[2] ?? m[3];
 }
 
 /** The media type without parameters, lower-cased. */

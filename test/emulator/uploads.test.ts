@@ -89,20 +89,23 @@ describe('simple uploads', () => {
     expect((await content('multi.bin')).equals(data)).toBe(true);
   });
 
-  it('multipart as gcloud sends it: quoted boundary, bare LF line ends, checksums in the metadata', async () => {
+  it.each([
+    ["single-quoted (gcloud's)", "'===abc=='"],
+    ['double-quoted', '"===abc=="'],
+  ])('multipart as gcloud sends it: %s boundary, bare LF line ends, checksum in the metadata', async (_, quoted) => {
     const data = Buffer.from('line one\nline two\n');
     const body = Buffer.concat([
       Buffer.from(
-        '--===abc==\ncontent-type: application/json\n\n' +
-          JSON.stringify({ name: 'gcloud.txt', contentType: 'text/plain', md5Hash: md5(data) }) +
-          '\n--===abc==\ncontent-type: text/plain\n\n',
+        '--===abc==\nContent-Type: application/json\nMIME-Version: 1.0\n\n' +
+          JSON.stringify({ bucket: B, name: 'gcloud.txt', contentType: 'text/plain', md5Hash: md5(data) }) +
+          '\n--===abc==\nContent-Type: text/plain\nMIME-Version: 1.0\nContent-Transfer-Encoding: binary\n\n',
       ),
       data,
       Buffer.from('\n--===abc==--\n'),
     ]);
-    const res = await adminFetch(emu, `/upload/storage/v1/b/${B}/o?uploadType=multipart`, {
+    const res = await adminFetch(emu, `/upload/storage/v1/b/${B}/o?alt=json&uploadType=multipart`, {
       method: 'POST',
-      headers: { 'content-type': 'multipart/related; boundary="===abc=="' },
+      headers: { 'content-type': `multipart/related; boundary=${quoted}` },
       body,
     });
     expect(res.status).toBe(200);
