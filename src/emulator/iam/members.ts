@@ -115,29 +115,41 @@ export interface MatchContext {
   hasProjectRole(role: string): boolean;
 }
 
+/** A caller parsed once per permission check: its spellings and, for Workload Identity, its parts. */
+export interface Caller {
+  member: string;
+  aliases: ReadonlySet<string>;
+  principal: WorkloadPrincipal | undefined;
+}
+
+export function callerOf(member: string): Caller {
+  return { member, aliases: new Set(aliasesOf(member)), principal: parsePrincipal(member) };
+}
+
 /**
  * Whether `bindingMember` (from a policy) covers `caller` (the authenticated member).
  * Exact match (emails case-insensitive), allUsers, allAuthenticatedUsers, the project convenience members and
  * Workload Identity principal sets (`/*` and `/namespace/NS`). Other principal sets match nobody here.
  */
-export function memberMatches(bindingMember: string, caller: string, ctx: MatchContext): boolean {
+export function memberMatches(bindingMember: string, caller: string | Caller, ctx: MatchContext): boolean {
   if (bindingMember === 'allUsers' || bindingMember === 'allAuthenticatedUsers') return true;
-  const conv = convenienceRole(bindingMember);
-  if (conv) {
-    return (conv.project === ctx.projectId || conv.project === ctx.projectNumber) && ctx.hasProjectRole(conv.role);
+  const c = typeof caller === 'string' ? callerOf(caller) : caller;
+  if (c.aliases.has(lowerEmailMember(bindingMember))) return true;
+  if (bindingMember.startsWith('project')) {
+    const conv = convenienceRole(bindingMember);
+    if (conv) {
+      return (conv.project === ctx.projectId || conv.project === ctx.projectNumber) && ctx.hasProjectRole(conv.role);
+    }
+    return false;
   }
-  const wanted = lowerEmailMember(bindingMember);
-  if (aliasesOf(caller).includes(wanted)) return true;
+  if (!bindingMember.startsWith('principalSet:')) return false;
   const set = PRINCIPAL_SET_RE.exec(bindingMember);
-  if (set) {
-    const p = parsePrincipal(caller);
-    if (!p || p.projectNumber !== set[1] || p.pool !== set[2]) return false;
-    const selector = set[3] as string;
-    if (selector === '*') return true;
-    const ns = /^namespace\/([^/]+)$/.exec(selector);
-    return ns !== null && p.namespace === ns[1];
-  }
-  return false;
+  const p = c.principal;
+  if (!set || !p || p.projectNumber !== set[1] || p.pool !== set[2]) return false;
+  const selector = set[3] as string;
+  if (selector === '*') return true;
+  const ns = /^namespace\/([^/]+)$/.exec(selector);
+  return ns !== null && p.namespace === ns[1];
 }
 
 /** How Google names the caller in a 403 message: the bare email for users and service accounts. */

@@ -3,7 +3,7 @@
 import { ADMIN_MEMBER, type ResourceRef, type StorageView } from '../contract.js';
 import { type ConditionInput, LIST_PREFIX_ATTRIBUTE } from './conditions.js';
 import { ManagedFolderStore } from './folders.js';
-import { type MatchContext, memberMatches } from './members.js';
+import { type Caller, callerOf, type MatchContext, memberMatches } from './members.js';
 import { type Binding, initialPolicy, PolicyStore, type StoredPolicy } from './policy.js';
 import { RoleRegistry } from './roles.js';
 import { TokenStore } from './tokens.js';
@@ -169,17 +169,26 @@ export class IamState {
     const delay = Math.max(0, this.storage.config().iamPropagationDelayMs);
     const input = this.conditionInput(target, at);
     const project = this.projectPolicy();
+    const who = callerOf(member);
     const basic: MatchContext = {
       projectId: this.storage.projectId,
       projectNumber: this.storage.projectNumber,
       hasProjectRole: () => false,
     };
+    const held = new Map<string, boolean>();
     const ctx: MatchContext = {
       ...basic,
-      hasProjectRole: (role) => grants(project, member, (r) => r === role, input, at, delay, basic),
+      hasProjectRole: (role) => {
+        let v = held.get(role);
+        if (v === undefined) {
+          v = grants(project, who, (r) => r === role, input, at, delay, basic);
+          held.set(role, v);
+        }
+        return v;
+      },
     };
     for (const policy of this.policiesFor(target)) {
-      if (grants(policy, member, (r) => this.roles.permissions(r)?.has(permission) === true, input, at, delay, ctx)) {
+      if (grants(policy, who, (r) => this.roles.permissions(r)?.has(permission) === true, input, at, delay, ctx)) {
         return true;
       }
     }
@@ -190,7 +199,7 @@ export class IamState {
 /** Whether any effective binding of `policy` whose role passes `roleOk` covers `member`. */
 function grants(
   policy: StoredPolicy,
-  member: string,
+  member: Caller,
   roleOk: (role: string) => boolean,
   input: ConditionInput,
   at: number,
