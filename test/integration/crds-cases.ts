@@ -147,6 +147,18 @@ export const badPolicies: BadCase[] = [
     expect: 'Unsupported value: "Equals"',
   },
   {
+    name: 'matchExpressions with an invalid key',
+    set: { 'spec.jobSelector': { matchExpressions: [{ key: 'tier/', operator: 'Exists' }] } },
+    expect: 'matchExpressions keys must be label keys',
+  },
+  {
+    name: 'matchExpressions with an invalid value',
+    set: {
+      'spec.namespaceSelector': { matchExpressions: [{ key: 'team', operator: 'NotIn', values: ['ok', 'not ok'] }] },
+    },
+    expect: 'matchExpressions values must be label values',
+  },
+  {
     name: 'matchLabels with an invalid key',
     set: { 'spec.jobSelector': { matchLabels: { '-tier': 'prod' } } },
     expect: 'matchLabels keys must be label keys',

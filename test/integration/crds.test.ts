@@ -2,6 +2,8 @@
 // valid objects round-trip with defaults, every bad input of crds-cases.ts is refused with a message that says
 // what is wrong, immutable fields stay immutable, status goes through /status only, and `kubectl get` prints the
 // printer columns.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import {
   ApiException,
   ApiextensionsV1Api,
@@ -11,6 +13,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { parse } from 'yaml';
 import {
   type Checkpoint,
   type CheckpointPolicy,
@@ -150,6 +153,15 @@ describe('valid objects round-trip with defaults applied', () => {
       name: policy.metadata.name as string,
     })) as CheckpointPolicy;
     expect(read.spec).toEqual(policy.spec);
+  });
+
+  test('the complete example policy of docs/api.md', async () => {
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/api.md', import.meta.url)), 'utf8');
+    const example = parse(/### A complete example\s+```yaml\n([\s\S]*?)```/.exec(doc)?.[1] ?? '') as CheckpointPolicy;
+    example.metadata.name = policyName('docs');
+    await createPolicy(example);
+    const read = (await api.getClusterCustomObject({ ...policyRef, name: example.metadata.name })) as CheckpointPolicy;
+    expect(read.spec).toEqual(example.spec); // the example spells out every default
   });
 
   test('a Checkpoint', async () => {
