@@ -120,6 +120,18 @@ describe('versions and etags', () => {
     expect(policy.bindings.find((b) => b.condition)?.condition?.expression).toBe(prefixGrant(bucket, 'p/job'));
   });
 
+  it('@google-cloud/storage reads, writes (its bogus resourceId ignored) and tests permissions', async () => {
+    const gcs = storageClient(emu, emu.adminToken);
+    const [policy] = await gcs.bucket(bucket).iam.getPolicy();
+    policy.bindings.push({ role: 'roles/storage.objectViewer', members: [JOB] });
+    const [written] = await gcs.bucket(bucket).iam.setPolicy(policy);
+    expect(written.etag).not.toBe(policy.etag);
+    const [held] = await storageClient(emu, await mintToken(emu, JOB))
+      .bucket(bucket)
+      .iam.testPermissions(['storage.objects.list', 'storage.objects.delete']);
+    expect(held).toEqual({ 'storage.objects.list': true, 'storage.objects.delete': false });
+  });
+
   it('every write changes the etag; a stale etag gets 412', async () => {
     const p0 = (await admin.buckets.getIamPolicy({ bucket })).data;
     const p1 = (await admin.buckets.setIamPolicy({ bucket, requestBody: p0 })).data;
