@@ -138,6 +138,36 @@ describe('unknown fields and status', () => {
     expect(messages('CheckpointPolicy', policy)).toEqual(['unknown field "spec.storage.region"']);
   });
 
+  test('a full status is accepted, a condition reason with a space is refused', () => {
+    const condition = {
+      type: 'Ready',
+      status: 'True',
+      reason: 'CheckpointReady',
+      message: 'ok',
+      lastTransitionTime: '2026-01-01T00:00:00Z',
+      observedGeneration: 1,
+    };
+    const checkpoint = {
+      ...sampleCheckpoint('ns', 'job'),
+      status: {
+        phase: 'Bound',
+        observedGeneration: 1,
+        conditions: [condition],
+        boundAt: '2026-01-01T00:00:00Z',
+        grantedMembers: ['serviceAccount:a@p.iam.gserviceaccount.com'],
+      },
+    };
+    expect(messages('Checkpoint', checkpoint)).toEqual([]);
+    checkpoint.status.conditions = [{ ...condition, reason: 'has space' }];
+    expect(messages('Checkpoint', checkpoint)).toEqual([
+      expect.stringMatching(/^status\.conditions\[0\]\.reason: Invalid value: "has space": .* should match/),
+    ]);
+    checkpoint.status.conditions = [condition, { ...condition, status: 'False' }];
+    expect(messages('Checkpoint', checkpoint)).toEqual([
+      expect.stringContaining('status.conditions[1]: Duplicate value'),
+    ]);
+  });
+
   test('a status with an unknown phase is refused', () => {
     const checkpoint = { ...sampleCheckpoint('ns', 'job'), status: { phase: 'Running' } };
     expect(messages('Checkpoint', checkpoint).join()).toContain('Unsupported value: "Running"');
