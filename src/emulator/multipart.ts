@@ -39,6 +39,9 @@ export function parseHeaderLines(text: string): Record<string, string> {
 
 /** Where the header block ends: the index of the body and the header text. */
 function splitHead(buf: Buffer): { head: string; body: Buffer } {
+  // No headers at all: the part starts with its blank line.
+  if (buf[0] === 0x0a) return { head: '', body: buf.subarray(1) };
+  if (buf[0] === 0x0d && buf[1] === 0x0a) return { head: '', body: buf.subarray(2) };
   const crlf = buf.indexOf('\r\n\r\n');
   const lf = buf.indexOf('\n\n');
   let end: number;
@@ -103,11 +106,7 @@ export function parseHttpMessage(buf: Buffer): EmbeddedRequest {
   const m = /^([A-Z]+)\s+(\S+)(?:\s+HTTP\/\d(?:\.\d)?)?$/.exec(first.trim());
   if (!m) throw new HttpError(400, `Malformed request line in batch part: '${first.slice(0, 120)}'`);
   const rest = lineEnd < 0 ? Buffer.alloc(0) : buf.subarray(lineEnd + 1);
-  // A request without headers starts its body (if any) after an empty line.
-  const { head, body } =
-    rest.length > 0 && (rest[0] === 0x0a || (rest[0] === 0x0d && rest[1] === 0x0a))
-      ? { head: '', body: rest.subarray(rest[0] === 0x0a ? 1 : 2) }
-      : splitHead(rest);
+  const { head, body } = splitHead(rest);
   const headers: IncomingHttpHeaders = parseHeaderLines(head);
   return { method: m[1] as string, target: m[2] as string, headers, body };
 }
