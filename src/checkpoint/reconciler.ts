@@ -29,8 +29,20 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
+/** A prefix found under a policy root with no Checkpoint (see orphan-scan.ts). */
+export interface OrphanCandidate {
+  policyName: string;
+  bucket: string;
+  prefix: string;
+  uri: string;
+  mode: AccessMode;
+  role: string;
+}
+
 export interface ReconcilerDeps {
   view: ClusterView;
+  /** Takes (and forgets) the orphan candidate recorded for a key by the resync, if any. */
+  takeOrphan?: (namespace: string, name: string) => OrphanCandidate | undefined;
   writer: CheckpointWriter;
   events: EventSink;
   backend: (mode: AccessMode) => AccessBackend;
@@ -135,8 +147,9 @@ export class CheckpointReconciler {
       }
     }
 
+    const orphan = this.deps.takeOrphan?.(namespace, name);
     if (chosen) return this.bind(cp, chosen.live, chosen.plan);
-    if (!cp) return {};
+    if (!cp) return orphan && live.length === 0 ? this.adoptOrphan(namespace, name, orphan) : {};
     if (holderBlocked) {
       // The job that holds the Checkpoint still exists but cannot be provisioned (e.g. a policy conflict): keep
       // everything as it is — releasing would start the retention clock on a live job's data — and say why.
@@ -335,6 +348,48 @@ export class CheckpointReconciler {
     }
     const orphaned = existingOf(cp)?.orphaned === true;
     return { kind: 'Released', reason: orphaned ? 'Orphaned' : 'JobGone' };
+  }
+
+  /**
+   * A prefix under a policy root that no Checkpoint records: record it as Released (reason Orphaned) so that it is
+   * deleted only after a full retention period, and revoke whatever grant is still there.
+   */
+  private async adoptOrphan(namespace: string, name: string, o: OrphanCandidate): Promise<ReconcileResult> {
+    if (this.deps.view.namespaceLabels(namespace) === undefined) return {};
+    const cp = await this.deps.writer.create({
+      apiVersion: API_VERSION,
+      kind: 'Checkpoint',
+      metadata: {
+        name,
+        namespace,
+        labels: { 'tidemark.dev/policy': o.policyName, 'tidemark.dev/job-kind': 'SparkApplication' },
+        finalizers: [FINALIZER],
+      },
+      spec: {
+        policyName: o.policyName,
+        jobRef: { kind: 'SparkApplication', name },
+        bucket: o.bucket,
+        prefix: o.prefix,
+        uri: o.uri,
+        access: { mode: o.mode, role: o.role },
+        members: [],
+      },
+    });
+    this.deps.events.event(
+      checkpointRef(cp),
+      'Normal',
+      Reasons.Orphaned,
+      `Found ${o.uri} under policy ${o.policyName} with no Checkpoint; recorded as Released so it is kept for a full retention period.`,
+    );
+    const req = this.revokeRequest(cp);
+    const { observed, problem } = await this.converge(cp, o.mode, req, undefined);
+    return this.writeStatus(cp, {
+      claim: { kind: 'Released', reason: 'Orphaned' },
+      desiredMembers: [],
+      observedMembers: observed,
+      problem,
+      holdMs: 0,
+    });
   }
 
   /** No live job claims the Checkpoint: revoke what Tidemark granted, record the release. */

@@ -1,7 +1,7 @@
 // The narrow interfaces the Checkpoint reconciler works through: what it reads (informer caches), what it writes
 // (the API server), and how it reports (Events). The controller wires them to src/kube; tests may wire them to a real
 // API server directly.
-import type { Checkpoint, CheckpointStatus } from '../api/index.js';
+import type { Checkpoint, CheckpointPolicy, CheckpointStatus } from '../api/index.js';
 import type { ServiceAccountLike } from '../policy/identity.js';
 import type { ObjectMetaLike, ScheduledSparkApplicationLike, SparkApplicationLike } from '../policy/job.js';
 import type { PolicySet } from '../policy/plan.js';
@@ -16,6 +16,8 @@ export type CachedScheduledSparkApplication = ScheduledSparkApplicationLike & { 
 export interface ClusterView {
   /** Every CheckpointPolicy, compiled (rebuilt when a policy changes). */
   policySet(): PolicySet;
+  /** Every cached CheckpointPolicy. */
+  policies(): CheckpointPolicy[];
   /** The namespace's labels, or undefined when the namespace does not exist. */
   namespaceLabels(namespace: string): Labels | undefined;
   serviceAccount(namespace: string, name: string): ServiceAccountLike | undefined;

@@ -1,0 +1,226 @@
+// The running controller: informers over the six kinds it reads, one keyed work queue, the Checkpoint and policy
+// reconcilers, a jittered periodic resync with the orphan scan, leader election, and the health/metrics server.
+//
+// Keys: `job:<namespace>/<name>` (one logical job name: its Checkpoint and the jobs that may claim it) and
+// `policy:<name>` (a CheckpointPolicy's status). One queue serialises each key, so one job is reconciled by one
+// worker at a time.
+import type { Registry } from 'prom-client';
+import type { AccessBackend, AccessMode } from '../access/backend.js';
+import type { Checkpoint, CheckpointPolicy } from '../api/index.js';
+import { KubeCheckpointWriter } from '../checkpoint/kube-writer.js';
+import { scanPolicyRoot } from '../checkpoint/orphan-scan.js';
+import { CheckpointReconciler, type OrphanCandidate } from '../checkpoint/reconciler.js';
+import type { ClusterView, EventSink } from '../checkpoint/world.js';
+import type { Gcs } from '../gcs/client.js';
+import { type RunningController, runController } from '../kube/controller.js';
+import type { Logger } from '../kube/log.js';
+import type { KubeRest } from '../kube/rest.js';
+import { WorkQueue } from '../kube/workqueue.js';
+import { logicalJobOf, type SparkApplicationLike } from '../policy/job.js';
+import { PolicySet } from '../policy/plan.js';
+import { PolicyStatusReconciler } from './policy-status.js';
+
+/** What the manager needs of an informer (src/kube/informer.ts provides it). */
+export interface CacheInformer<T> {
+  get(name: string, namespace?: string): T | undefined;
+  list(namespace?: string): T[];
+  onChange(handler: (obj: T, old?: T) => void): void;
+}
+
+export interface Informers {
+  policies: CacheInformer<CheckpointPolicy>;
+  checkpoints: CacheInformer<Checkpoint>;
+  sparkApplications: CacheInformer<SparkApplicationLike & { metadata: { name?: string; namespace?: string } }>;
+  scheduledSparkApplications: CacheInformer<{
+    metadata: { name?: string; namespace?: string; labels?: Record<string, string> };
+  }>;
+  namespaces: CacheInformer<{ metadata: { name?: string; labels?: Record<string, string> } }>;
+  serviceAccounts: CacheInformer<{
+    metadata: { name?: string; namespace?: string; annotations?: Record<string, string> };
+  }>;
+}
+
+export interface ManagerOptions {
+  rest: KubeRest;
+  informers: Informers;
+  gcs: Gcs;
+  backend: (mode: AccessMode) => AccessBackend;
+  events: EventSink;
+  logger: Logger;
+  registry?: Registry;
+  concurrency: number;
+  /** Full resync period (each run jittered by up to +20%). */
+  resyncMs: number;
+}
+
+export interface RunningManager {
+  /** Enqueue every key now (what the periodic resync does). */
+  resyncNow(): Promise<void>;
+  stop(opts?: { drain?: boolean }): Promise<void>;
+}
+
+const JOB = 'job:';
+const POLICY = 'policy:';
+
+export function startManager(opts: ManagerOptions): RunningManager {
+  const { informers: inf, logger } = opts;
+  let policySet: PolicySet | undefined;
+  const orphans = new Map<string, OrphanCandidate>();
+
+  const view: ClusterView = {
+    policySet: () => {
+      policySet ??= new PolicySet(inf.policies.list());
+      return policySet;
+    },
+    policies: () => inf.policies.list(),
+    namespaceLabels: (ns) => {
+      const n = inf.namespaces.get(ns);
+      return n ? (n.metadata.labels ?? {}) : undefined;
+    },
+    serviceAccount: (ns, name) => inf.serviceAccounts.get(name, ns),
+    sparkApplication: (ns, name) => inf.sparkApplications.get(name, ns) as ReturnType<ClusterView['sparkApplication']>,
+    scheduledSparkApplication: (ns, name) =>
+      inf.scheduledSparkApplications.get(name, ns) as ReturnType<ClusterView['scheduledSparkApplication']>,
+    checkpoint: (ns, name) => inf.checkpoints.get(name, ns),
+    checkpoints: () => inf.checkpoints.list(),
+  };
+
+  const reconciler = new CheckpointReconciler({
+    view,
+    writer: new KubeCheckpointWriter(opts.rest),
+    events: opts.events,
+    backend: opts.backend,
+    takeOrphan: (ns, name) => {
+      const key = `${ns}/${name}`;
+      const o = orphans.get(key);
+      orphans.delete(key);
+      return o;
+    },
+  });
+  const policyStatus = new PolicyStatusReconciler({ rest: opts.rest, view, gcs: opts.gcs, events: opts.events });
+
+  const queue = new WorkQueue({ name: 'tidemark', registry: opts.registry });
+  const enqueueJob = (ns: string | undefined, name: string | undefined) => {
+    if (ns && name) queue.add(`${JOB}${ns}/${name}`);
+  };
+  const enqueuePolicy = (name: string | undefined) => {
+    if (name) queue.add(`${POLICY}${name}`);
+  };
+  const enqueueNamespace = (ns: string | undefined) => {
+    for (const a of inf.sparkApplications.list(ns)) enqueueApp(a);
+    for (const s of inf.scheduledSparkApplications.list(ns)) enqueueJob(s.metadata.namespace, s.metadata.name);
+    for (const c of inf.checkpoints.list(ns)) enqueueJob(c.metadata.namespace, c.metadata.name);
+  };
+  const enqueueApp = (a: SparkApplicationLike) => {
+    const r = logicalJobOf(a);
+    // A run of a scheduled job stands for the scheduled job; an inconsistent one is reported under its own name.
+    enqueueJob(a.metadata.namespace ?? undefined, r.kind === 'Job' ? r.job.name : (a.metadata.name ?? undefined));
+  };
+  const enqueueAll = () => {
+    enqueueNamespace(undefined);
+    for (const p of inf.policies.list()) enqueuePolicy(p.metadata.name);
+  };
+
+  inf.sparkApplications.onChange((a) => enqueueApp(a));
+  inf.scheduledSparkApplications.onChange((s) => enqueueJob(s.metadata.namespace, s.metadata.name));
+  inf.checkpoints.onChange((c, old) => {
+    enqueueJob(c.metadata.namespace, c.metadata.name);
+    enqueuePolicy(c.spec?.policyName);
+    if (old && old.spec?.policyName !== c.spec?.policyName) enqueuePolicy(old.spec?.policyName);
+  });
+  inf.policies.onChange((p) => {
+    policySet = undefined;
+    enqueueAll();
+    enqueuePolicy(p.metadata.name);
+  });
+  inf.namespaces.onChange((n, old) => {
+    if (!old || JSON.stringify(old.metadata.labels ?? {}) !== JSON.stringify(n.metadata.labels ?? {})) {
+      enqueueNamespace(n.metadata.name);
+    }
+  });
+  inf.serviceAccounts.onChange((sa) => enqueueNamespace(sa.metadata.namespace));
+
+  const controller: RunningController = runController({
+    name: 'checkpoint',
+    queue,
+    concurrency: opts.concurrency,
+    registry: opts.registry,
+    logger,
+    reconcile: async (key) => {
+      if (key.startsWith(POLICY)) {
+        const r = await policyStatus.reconcile(key.slice(POLICY.length));
+        return r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : undefined;
+      }
+      if (!key.startsWith(JOB)) throw new Error(`unknown work-queue key ${key}`);
+      const rest = key.slice(JOB.length);
+      const slash = rest.indexOf('/');
+      const r = await reconciler.reconcile(rest.slice(0, slash), rest.slice(slash + 1));
+      return r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : undefined;
+    },
+  });
+
+  /** Scans every valid policy's root for prefixes no Checkpoint records and queues them as orphan candidates. */
+  const scanOrphans = async () => {
+    const set = view.policySet();
+    for (const p of inf.policies.list()) {
+      const resolved = set.get(p.metadata.name ?? '');
+      if (!resolved?.ok) continue;
+      try {
+        const res = await scanPolicyRoot(
+          opts.gcs.storage,
+          resolved.policy,
+          (ns, name) => inf.checkpoints.get(name, ns) !== undefined,
+        );
+        for (const c of res.candidates) {
+          orphans.set(`${c.namespace}/${c.name}`, c.candidate);
+          enqueueJob(c.namespace, c.name);
+        }
+        if (res.unrecognised.length > 0) {
+          logger.warn(
+            { policy: resolved.policy.name, prefixes: res.unrecognised.slice(0, 20) },
+            'prefixes under the policy root that are not <namespace>/<job>/',
+          );
+        }
+      } catch (err) {
+        logger.error({ err, policy: resolved.policy.name }, 'orphan scan failed');
+        opts.events.event(
+          { apiVersion: p.apiVersion, kind: p.kind, name: p.metadata.name ?? '', uid: p.metadata.uid },
+          'Warning',
+          'OrphanScanFailed',
+          `Could not list gs://${resolved.policy.bucket}/${resolved.policy.rootPrefix}/: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+    }
+  };
+
+  const resyncNow = async () => {
+    enqueueAll();
+    await scanOrphans();
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const schedule = () => {
+    if (stopped) return;
+    const delay = opts.resyncMs * (1 + Math.random() * 0.2);
+    timer = setTimeout(() => {
+      resyncNow()
+        .catch((err) => logger.error({ err }, 'resync failed'))
+        .finally(schedule);
+    }, delay);
+    timer.unref();
+  };
+  // The first full pass right away: it also finds orphans left while no controller ran.
+  resyncNow().catch((err) => logger.error({ err }, 'initial resync failed'));
+  schedule();
+
+  return {
+    resyncNow,
+    async stop(stopOpts) {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await controller.stop(stopOpts);
+      await queue.shutdown({ drain: stopOpts?.drain ?? true });
+    },
+  };
+}
