@@ -201,7 +201,7 @@ export function bucketRoutes(ctx: CoreContext): CoreRoute[] {
     const bucket = pathParam(req, 'bucket');
     authz(ctx).require(memberOf(req), 'storage.buckets.get', { bucket });
     const b = getBucket(ctx, bucket);
-    checkPreconditions(versionOf(b), readPreconditions(req.query));
+    checkBucketPreconditions(b, req.query);
     return res(b);
   };
 
@@ -228,7 +228,7 @@ export function bucketRoutes(ctx: CoreContext): CoreRoute[] {
     const bucket = pathParam(req, 'bucket');
     authz(ctx).require(memberOf(req), 'storage.buckets.update', { bucket });
     const b = getBucket(ctx, bucket);
-    checkPreconditions(versionOf(b), readPreconditions(req.query));
+    checkBucketPreconditions(b, req.query);
     const body = jsonObject(req);
     if (body.hierarchicalNamespace !== undefined) {
       const want = obj(body.hierarchicalNamespace ?? {}, 'hierarchicalNamespace').enabled ?? false;
@@ -262,7 +262,7 @@ export function bucketRoutes(ctx: CoreContext): CoreRoute[] {
     const bucket = pathParam(req, 'bucket');
     authz(ctx).require(memberOf(req), 'storage.buckets.delete', { bucket });
     const b = getBucket(ctx, bucket);
-    checkPreconditions(versionOf(b), readPreconditions(req.query));
+    checkBucketPreconditions(b, req.query);
     if (b.objects.size > 0) throw new HttpError(409, 'The bucket you tried to delete is not empty.', 'conflict');
     const iam = ctx.iam();
     if (iam.hasManagedFolders?.(bucket)) {
@@ -307,7 +307,14 @@ export function bucketRoutes(ctx: CoreContext): CoreRoute[] {
   ];
 }
 
-/** Buckets have only metagenerations; generation preconditions do not apply to them. */
-function versionOf(b: StoredBucket): { generation: number; metageneration: number } {
-  return { generation: Number.NaN, metageneration: b.metageneration };
+/** Buckets have only metagenerations: `ifMetagenerationMatch` / `ifMetagenerationNotMatch` (412 on failure). */
+function checkBucketPreconditions(b: StoredBucket, query: URLSearchParams): void {
+  const { ifMetagenerationMatch, ifMetagenerationNotMatch } = readPreconditions(query);
+  checkPreconditions(
+    { generation: 0, metageneration: b.metageneration },
+    {
+      ...(ifMetagenerationMatch !== undefined ? { ifMetagenerationMatch } : {}),
+      ...(ifMetagenerationNotMatch !== undefined ? { ifMetagenerationNotMatch } : {}),
+    },
+  );
 }
