@@ -75,6 +75,16 @@ export function decodeBody(headers: IncomingHttpHeaders, body: Buffer): Buffer {
   }
 }
 
+/**
+ * The method a call means: Google honours `X-HTTP-Method-Override` on POST, which Java's google-http-client
+ * (the Hadoop connector's) uses for PATCH because its default transport cannot send PATCH.
+ */
+export function effectiveMethod(call: Pick<RawCall, 'method' | 'headers'>): string {
+  const override = call.headers['x-http-method-override'];
+  const value = (Array.isArray(override) ? override[0] : override)?.trim().toUpperCase();
+  return call.method === 'POST' && value ? value : call.method;
+}
+
 export function errorOutcome(err: HttpError): Outcome {
   return {
     status: err.status,
@@ -109,13 +119,14 @@ export class Pipeline {
     let route: Route | undefined;
     let member: string | undefined;
     try {
-      const m = router.match(call.method, call.url.pathname);
+      const method = effectiveMethod(call);
+      const m = router.match(method, call.url.pathname);
       if (!m.route) {
         if (opts.top) counters.request();
         if (m.methods.length > 0) {
-          throw new HttpError(405, `Method ${call.method} is not allowed here (allowed: ${m.methods.join(', ')}).`);
+          throw new HttpError(405, `Method ${method} is not allowed here (allowed: ${m.methods.join(', ')}).`);
         }
-        throw new HttpError(404, `Not Found: no such method ${call.method} ${call.url.pathname}`, 'notFound');
+        throw new HttpError(404, `Not Found: no such method ${method} ${call.url.pathname}`, 'notFound');
       }
       route = m.route;
       const counted = !isEmulatorOp(route.op);
@@ -125,7 +136,7 @@ export class Pipeline {
         headers.authorization = opts.defaultAuthorization;
       }
       const req: EmuRequest = {
-        method: call.method,
+        method,
         url: call.url,
         params: m.params,
         query: call.url.searchParams,

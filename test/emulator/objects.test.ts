@@ -201,6 +201,19 @@ describe('patch and update', () => {
     expect(res.data.cacheControl).toBeUndefined();
   });
 
+  it('POST with X-HTTP-Method-Override: PATCH is a patch (Java clients send PATCH that way)', async () => {
+    await gcs.bucket(B).file('override').save('x', { resumable: false });
+    const res = await adminFetch(emu, `/storage/v1/b/${B}/o/override`, {
+      method: 'POST',
+      headers: { 'x-http-method-override': 'PATCH' },
+      body: JSON.stringify({ metadata: { via: 'override' } }),
+    });
+    expect(res.status).toBe(200);
+    const [m] = await gcs.bucket(B).file('override').getMetadata();
+    expect(m.metadata).toEqual({ via: 'override' });
+    expect(m.metageneration).toBe('2');
+  });
+
   it('ifMetagenerationMatch guards patch (412 conditionNotMet)', async () => {
     await gcs.bucket(B).file('mg').save('x', { resumable: false });
     await api.objects.patch({
