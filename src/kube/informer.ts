@@ -134,6 +134,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private relistRequested = false;
   private watching = false;
   private lastEventAt = 0;
+  /** Events received on the current (or last) watch. */
+  private watchEvents = 0;
   private lastAliveAt = Date.now();
   private restarts = 0;
   private lastError: string | undefined;
@@ -314,6 +316,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private async loop(): Promise<void> {
     const stop = this.stopCtl.signal;
     let failures = 0;
+    let quickCloses = 0;
     let needList = true;
     while (!stop.aborted) {
       try {
@@ -326,9 +329,12 @@ export class Informer<T extends KubeObject = KubeObject> {
         const end = await this.watch(stop);
         if (Date.now() - opened >= (this.o.backoffResetMs ?? 60_000)) failures = 0;
         if (end === 'relist') needList = true;
-        if (end === 'closed' && Date.now() - opened < 1000 && this.lastEventAt < opened) {
-          // A watch the server ends at once without a single event is a failure in disguise: back off.
-          throw new Error('watch closed by the server immediately');
+        if (end === 'closed' && Date.now() - opened < 1000 && this.watchEvents === 0) {
+          // Watches that end at once without a single event, again and again, are a failure in disguise (a proxy
+          // or server that drops them): back off instead of spinning. One such close is just a cut connection.
+          if (++quickCloses >= 3) throw new Error(`${quickCloses} watches in a row closed at once without events`);
+        } else {
+          quickCloses = 0;
         }
       } catch (err) {
         if (stop.aborted) break;
@@ -340,6 +346,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           this.logger.info('resourceVersion expired; relisting');
           continue;
         }
+        quickCloses = 0;
         this.restarts++;
         this.metrics.restart();
         this.lastError = err instanceof Error ? err.message : String(err);
@@ -436,6 +443,13 @@ export class Informer<T extends KubeObject = KubeObject> {
     const onStop = (): void => ctl.abort();
     stop.addEventListener('abort', onStop, { once: true });
     const timeout = this.o.watchTimeoutSeconds ?? Math.floor(300 + Math.random() * 300);
+    // The liveness deadline covers the wait for the response too: a watch whose headers never come is as dead as
+    // a silent one.
+    const connectTimer = setTimeout(() => {
+      connectTimedOut = true;
+      ctl.abort();
+    }, this.livenessMs);
+    let connectTimedOut = false;
     let res: IncomingMessage;
     try {
       res = await this.o.rest.stream(
@@ -453,10 +467,14 @@ export class Informer<T extends KubeObject = KubeObject> {
     } catch (err) {
       stop.removeEventListener('abort', onStop);
       if (stop.aborted) return 'stopped';
+      if (connectTimedOut) throw new LivenessTimeout(`watch not established within ${this.livenessMs} ms`);
       if (ctl.signal.aborted && this.relistRequested) return 'relist';
       throw err;
+    } finally {
+      clearTimeout(connectTimer);
     }
     this.watching = true;
+    this.watchEvents = 0;
     this.lastEventAt = Date.now();
     this.lastAliveAt = this.lastEventAt;
     const { group, version, kind } = this.o.resource;
@@ -518,7 +536,13 @@ export class Informer<T extends KubeObject = KubeObject> {
         }
       });
       res.on('end', () => finish(null, 'closed'));
-      res.on('error', (err) => finish(err));
+      res.on('error', (err) => {
+        // A stream that breaks after it was established (connection reset, proxy or API server restart) lost
+        // nothing: the next watch resumes from the last resourceVersion, as client-go does on unexpected EOF.
+        // Repeated breaks count as quick closes above and end in backoff + relist.
+        if (!settled) this.logger.info({ err: err.message, resourceVersion: this.rv }, 'watch stream broke; resuming');
+        finish(null, 'closed');
+      });
       res.on('close', () => finish(null, 'closed'));
     });
   }
@@ -535,6 +559,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     if (!raw) throw new Error(`watch event ${type} without an object`);
     this.lastEventAt = Date.now();
     this.lastAliveAt = this.lastEventAt;
+    this.watchEvents++;
     this.metrics.event(type);
     if (type === 'ERROR') {
       const status = raw as KubeStatus;
