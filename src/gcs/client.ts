@@ -5,17 +5,27 @@ import { google, type storage_v1 } from 'googleapis';
 
 export const STORAGE_SCOPE = 'https://www.googleapis.com/auth/devstorage.full_control';
 
+/**
+ * Told about every GCS call made through `gcsCall`: the method (Google's id, e.g. `storage.buckets.setIamPolicy`),
+ * the HTTP status (0 when no answer came: connection reset, timeout) and the time it took. The controller turns it
+ * into `tidemark_gcs_requests_total{method,code}`.
+ */
+export type GcsCallHook = (method: string, status: number, ms: number) => void;
+
 export interface GcsClientOptions {
   /** JSON API root without path, e.g. http://127.0.0.1:4443 (TIDEMARK_GCS_ENDPOINT); default Google's. */
   endpoint?: string | undefined;
   /** A bearer token to use as is (TIDEMARK_GCS_ACCESS_TOKEN); default: Application Default Credentials. */
   accessToken?: string | undefined;
+  /** Called after every call made through `gcsCall` (the access backends use it for all of theirs). */
+  onCall?: GcsCallHook | undefined;
 }
 
 export interface Gcs {
   storage: storage_v1.Storage;
   /** `rootUrl` to pass per call for media requests, which ignore the service-level one (design §3). */
   rootUrl: string | undefined;
+  onCall?: GcsCallHook | undefined;
 }
 
 export function createGcs(opts: GcsClientOptions): Gcs {
@@ -30,7 +40,7 @@ export function createGcs(opts: GcsClientOptions): Gcs {
     auth = new google.auth.GoogleAuth({ scopes: [STORAGE_SCOPE] });
   }
   const storage = google.storage({ version: 'v1', auth, ...(rootUrl ? { rootUrl } : {}) });
-  return { storage, rootUrl };
+  return { storage, rootUrl, onCall: opts.onCall };
 }
 
 /** The HTTP status of an error thrown by a googleapis call, if it has one. */
@@ -42,4 +52,35 @@ export function httpStatus(err: unknown): number | undefined {
     if (typeof v === 'string' && /^\d{3}$/.test(v)) return Number(v);
   }
   return undefined;
+}
+
+/** Google's error message from a failed call (`error.message` of the JSON body), else the error's own message. */
+export function gcsMessage(err: unknown): string {
+  const body = (err as { response?: { data?: unknown } } | null)?.response?.data;
+  if (typeof body === 'object' && body !== null) {
+    const m = (body as { error?: { message?: unknown } }).error?.message;
+    if (typeof m === 'string' && m !== '') return m;
+  }
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/**
+ * Per-call options for the access backends' calls: no automatic retries inside the client (gaxios would silently
+ * retry 429/5xx on GET and PUT, hiding them from the write-rate logic and from the call counts); the backends
+ * decide what to retry.
+ */
+export const NO_RETRY = { retry: false } as const;
+
+/** Runs one GCS call, timing it and telling `gcs.onCall` its method and status. Errors propagate unchanged. */
+export async function gcsCall<T>(gcs: Gcs, method: string, fn: () => Promise<{ status: number; data: T }>): Promise<T> {
+  const started = performance.now();
+  try {
+    const res = await fn();
+    gcs.onCall?.(method, res.status, performance.now() - started);
+    return res.data;
+  } catch (err) {
+    gcs.onCall?.(method, httpStatus(err) ?? 0, performance.now() - started);
+    throw err;
+  }
 }
