@@ -15,6 +15,9 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
+          // One file at a time: every controller a file starts sees the whole test cluster, so two at once would
+          // reconcile each other's policies against the wrong emulator.
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 60_000,
           hookTimeout: 900_000,
         },

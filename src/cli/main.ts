@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { register as registerController } from './controller.js';
 import { register as registerEmulator } from './emulator.js';
 
 // Each command lives in its own module under src/cli/ and registers itself here.
@@ -11,6 +12,7 @@ program
   .exitOverride((err) => {
     process.exit(err.exitCode);
   });
+registerController(program);
 registerEmulator(program);
 
 try {

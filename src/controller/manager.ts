@@ -14,7 +14,7 @@ import type { ClusterView, EventSink } from '../checkpoint/world.js';
 import type { Gcs } from '../gcs/client.js';
 import { type RunningController, runController } from '../kube/controller.js';
 import type { Logger } from '../kube/log.js';
-import type { KubeRest } from '../kube/rest.js';
+import { isConflict, type KubeRest } from '../kube/rest.js';
 import { WorkQueue } from '../kube/workqueue.js';
 import { logicalJobOf, type SparkApplicationLike } from '../policy/job.js';
 import { PolicySet } from '../policy/plan.js';
@@ -147,6 +147,18 @@ export function startManager(opts: ManagerOptions): RunningManager {
     registry: opts.registry,
     logger,
     reconcile: async (key) => {
+      try {
+        return await reconcileKey(key);
+      } catch (err) {
+        // A write against a cache that lagged behind the API server: try again shortly, with fresh data. Not an error.
+        if (isConflict(err)) return { requeueAfter: 250 };
+        throw err;
+      }
+    },
+  });
+
+  async function reconcileKey(key: string): Promise<{ requeueAfter: number } | undefined> {
+    {
       if (key.startsWith(POLICY)) {
         const r = await policyStatus.reconcile(key.slice(POLICY.length));
         return r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : undefined;
@@ -156,8 +168,8 @@ export function startManager(opts: ManagerOptions): RunningManager {
       const slash = rest.indexOf('/');
       const r = await reconciler.reconcile(rest.slice(0, slash), rest.slice(slash + 1));
       return r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : undefined;
-    },
-  });
+    }
+  }
 
   /** Scans every valid policy's root for prefixes no Checkpoint records and queues them as orphan candidates. */
   const scanOrphans = async () => {

@@ -1,0 +1,204 @@
+// The controller as it runs in a cluster, against the test API server and a fresh GCS/IAM emulator: its own
+// service account (a token minted for it, only the playground's controller role on the bucket), leader election on,
+// informers, work queue, events. Plus builders for the objects the tests create.
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, KubernetesObjectApi } from '@kubernetes/client-node';
+import { inject } from 'vitest';
+import type { Checkpoint } from '../../src/api/index.js';
+import { type RunningControllerProcess, startController } from '../../src/controller/run.js';
+import type { RunningEmulator } from '../../src/emulator/index.js';
+import { createLogger } from '../../src/kube/log.js';
+import { prepareGcs } from '../../src/playground/gcs-setup.js';
+import { mintToken, start as startEmulator } from '../emulator/clients.js';
+import { apply, uniqueSuffix, waitFor } from '../harness/kube.js';
+
+export const PROJECT = 'tidemark-test';
+export const PROJECT_NUMBER = '424242424242';
+export const POOL = `${PROJECT}.svc.id.goog`;
+
+export function wiPrincipal(namespace: string, ksa: string): string {
+  return `principal://iam.googleapis.com/projects/${PROJECT_NUMBER}/locations/global/workloadIdentityPools/${POOL}/subject/ns/${namespace}/sa/${ksa}`;
+}
+
+export interface Fixture {
+  kc: KubeConfig;
+  emu: RunningEmulator;
+  bucket: string;
+  controllerToken: string;
+  startController(opts?: { identity?: string; leaderElection?: boolean }): Promise<RunningControllerProcess>;
+  cleanup(): Promise<void>;
+}
+
+export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixture> {
+  const emu = await startEmulator({ projectId: PROJECT, projectNumber: PROJECT_NUMBER });
+  const gcs = await prepareGcs(emu.url, emu.adminToken, { project: PROJECT, projectNumber: PROJECT_NUMBER, bucket });
+  const controllerToken = await mintToken(emu, `serviceAccount:${gcs.controllerServiceAccount}`);
+  const running: RunningControllerProcess[] = [];
+  const leaseName = `tidemark-${uniqueSuffix()}`;
+  return {
+    kc,
+    emu,
+    bucket,
+    controllerToken,
+    async startController(opts = {}) {
+      const c = await startController({
+        kubeconfig: inject('kubeconfig'),
+        gcs: { endpoint: emu.url, accessToken: controllerToken },
+        logger: createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'silent' }),
+        concurrency: 4,
+        resyncMs: 3_600_000,
+        healthHost: '127.0.0.1',
+        healthPort: 0,
+        leaderElection: opts.leaderElection ?? true,
+        leaseNamespace: 'default',
+        leaseName,
+        identity: opts.identity,
+        bucketWriteIntervalMs: 200,
+      });
+      running.push(c);
+      return c;
+    },
+    async cleanup() {
+      for (const c of running.splice(0)) await c.stop();
+      await emu.stop();
+    },
+  };
+}
+
+export async function namespaceWithSa(
+  kc: KubeConfig,
+  labels: Record<string, string>,
+  serviceAccounts: { name: string; annotations?: Record<string, string> }[] = [{ name: 'spark' }],
+): Promise<{ name: string; cleanup: () => Promise<void> }> {
+  const name = `ckpt-${uniqueSuffix()}`;
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name, labels: { 'tidemark.dev/test': 'true', ...labels } } } });
+  const ns = { name, cleanup: async () => void (await core.deleteNamespace({ name }).catch(() => undefined)) };
+  for (const sa of serviceAccounts) {
+    await core.createNamespacedServiceAccount({
+      namespace: ns.name,
+      body: { metadata: { name: sa.name, ...(sa.annotations ? { annotations: sa.annotations } : {}) } },
+    });
+  }
+  return ns;
+}
+
+export function policy(
+  name: string,
+  o: {
+    bucket: string;
+    root: string;
+    selectNamespace: Record<string, string>;
+    mode?: 'ManagedFolder' | 'BucketCondition';
+    identity?: 'KubernetesServiceAccount' | 'GoogleServiceAccount';
+    allowed?: string[];
+    hold?: string;
+  },
+): KubernetesObject {
+  return {
+    apiVersion: 'tidemark.dev/v1alpha1',
+    kind: 'CheckpointPolicy',
+    metadata: { name },
+    spec: {
+      namespaceSelector: { matchLabels: o.selectNamespace },
+      jobSelector: { matchLabels: { 'tidemark.dev/checkpoint': 'true' } },
+      storage: { bucket: o.bucket, rootPrefix: o.root },
+      access: {
+        mode: o.mode ?? 'ManagedFolder',
+        identity: o.identity ?? 'KubernetesServiceAccount',
+        ...(o.identity === 'GoogleServiceAccount'
+          ? { allowedServiceAccounts: o.allowed ?? [] }
+          : { workloadIdentity: { projectNumber: PROJECT_NUMBER, pool: POOL } }),
+        propagationHold: o.hold ?? '1s',
+      },
+    },
+  } as KubernetesObject;
+}
+
+export function sparkApp(
+  namespace: string,
+  name: string,
+  o: { sa?: string; executorSa?: string; labels?: Record<string, string>; owner?: { name: string; uid: string } } = {},
+): KubernetesObject {
+  return {
+    apiVersion: 'sparkoperator.k8s.io/v1beta2',
+    kind: 'SparkApplication',
+    metadata: {
+      name,
+      namespace,
+      labels: { 'tidemark.dev/checkpoint': 'true', ...(o.labels ?? {}) },
+      ...(o.owner
+        ? {
+            ownerReferences: [
+              {
+                apiVersion: 'sparkoperator.k8s.io/v1beta2',
+                kind: 'ScheduledSparkApplication',
+                name: o.owner.name,
+                uid: o.owner.uid,
+                controller: true,
+              },
+            ],
+          }
+        : {}),
+    },
+    spec: {
+      type: 'Python',
+      mode: 'cluster',
+      sparkVersion: '4.0.0',
+      mainApplicationFile: 'local:///opt/app/stream.py',
+      driver: { serviceAccount: o.sa ?? 'spark', cores: 1, memory: '512m' },
+      executor: { instances: 1, cores: 1, memory: '512m', ...(o.executorSa ? { serviceAccount: o.executorSa } : {}) },
+    },
+  } as KubernetesObject;
+}
+
+export function scheduledApp(namespace: string, name: string): KubernetesObject {
+  const app = sparkApp(namespace, name) as KubernetesObject & { spec: unknown };
+  return {
+    apiVersion: 'sparkoperator.k8s.io/v1beta2',
+    kind: 'ScheduledSparkApplication',
+    metadata: { name, namespace, labels: { 'tidemark.dev/checkpoint': 'true' } },
+    spec: { schedule: '@every 10m', concurrencyPolicy: 'Forbid', template: app.spec },
+  } as KubernetesObject;
+}
+
+export async function getCheckpoint(kc: KubeConfig, namespace: string, name: string): Promise<Checkpoint | undefined> {
+  const client = KubernetesObjectApi.makeApiClient(kc);
+  try {
+    return (await client.read({
+      apiVersion: 'tidemark.dev/v1alpha1',
+      kind: 'Checkpoint',
+      metadata: { name, namespace },
+    })) as unknown as Checkpoint;
+  } catch {
+    return undefined;
+  }
+}
+
+export function waitForCheckpoint(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  test: (cp: Checkpoint) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<Checkpoint> {
+  return waitFor(
+    `Checkpoint ${namespace}/${name} ${what}`,
+    async () => {
+      const cp = await getCheckpoint(kc, namespace, name);
+      return cp && test(cp) ? cp : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
+export const isReady = (cp: Checkpoint) =>
+  cp.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+export async function deleteObject(kc: KubeConfig, obj: KubernetesObject): Promise<void> {
+  const client = KubernetesObjectApi.makeApiClient(kc);
+  await client.delete(obj);
+}
+
+export { apply };
