@@ -20,7 +20,6 @@ export interface ControllerOptions {
   name: string;
   queue: WorkQueue;
   /** Throwing (or rejecting) means: retry with the queue's rate limiter. */
-  // biome-ignore lint/suspicious/noConfusingVoidType: an async reconcile with nothing to ask for returns nothing
   reconcile(key: string, ctx: ReconcileContext): Promise<ReconcileResult | undefined | void>;
   /** Keys reconciled at once (different keys only: the queue never hands out one key twice). Default 1. */
   concurrency?: number;

@@ -258,17 +258,27 @@ export class KubeRest {
     return this.send('GET', path, { query }, signal);
   }
 
-  get<T extends KubeObject>(rt: ResourceType, name: string, namespace?: string, opts: RequestOptions = {}): Promise<T> {
+  async get<T extends KubeObject>(
+    rt: ResourceType,
+    name: string,
+    namespace?: string,
+    opts: RequestOptions = {},
+  ): Promise<T> {
     return this.request<T>('GET', resourcePath(rt, { name, namespace }), opts);
   }
 
-  create<T extends KubeObject>(rt: ResourceType, obj: T, opts: RequestOptions = {}): Promise<T> {
+  async create<T extends KubeObject>(rt: ResourceType, obj: T, opts: RequestOptions = {}): Promise<T> {
     const namespace = rt.namespaced ? obj.metadata?.namespace : undefined;
     return this.request<T>('POST', resourcePath(rt, { namespace }), { ...opts, body: obj });
   }
 
   /** PUT of a whole object (or of its subresource); carries metadata.resourceVersion for optimistic concurrency. */
-  replace<T extends KubeObject>(rt: ResourceType, obj: T, subresource?: string, opts: RequestOptions = {}): Promise<T> {
+  async replace<T extends KubeObject>(
+    rt: ResourceType,
+    obj: T,
+    subresource?: string,
+    opts: RequestOptions = {},
+  ): Promise<T> {
     const name = obj.metadata?.name;
     if (!name) throw new Error('replace: object has no metadata.name');
     const namespace = rt.namespaced ? obj.metadata?.namespace : undefined;
@@ -276,7 +286,7 @@ export class KubeRest {
   }
 
   /** A JSON merge patch (RFC 7386) of an object or a subresource. */
-  mergePatch<T extends KubeObject>(
+  async mergePatch<T extends KubeObject>(
     rt: ResourceType,
     name: string,
     namespace: string | undefined,
@@ -291,7 +301,7 @@ export class KubeRest {
     });
   }
 
-  delete(rt: ResourceType, name: string, namespace?: string, opts: RequestOptions = {}): Promise<unknown> {
+  async delete(rt: ResourceType, name: string, namespace?: string, opts: RequestOptions = {}): Promise<unknown> {
     return this.request('DELETE', resourcePath(rt, { name, namespace }), opts);
   }
 }

@@ -104,7 +104,7 @@ export class StatusWriter {
    * JSON merge patch of `.status`. Arrays (conditions) are replaced whole; a field set to null is removed.
    * With `resourceVersion` the write fails with 409 Conflict if the object changed since it was read.
    */
-  patch<T extends KubeObject>(
+  async patch<T extends KubeObject>(
     rt: ResourceType,
     ref: ObjectRef,
     status: Record<string, unknown>,
@@ -118,7 +118,7 @@ export class StatusWriter {
   }
 
   /** PUT of the whole status with the object's resourceVersion (409 Conflict when it is stale). */
-  replace<T extends KubeObject>(rt: ResourceType, obj: T): Promise<T> {
+  async replace<T extends KubeObject>(rt: ResourceType, obj: T): Promise<T> {
     if (!obj.metadata?.resourceVersion) throw new Error('status replace: object has no metadata.resourceVersion');
     return this.rest.replace<T>(rt, obj, 'status');
   }
