@@ -47,9 +47,13 @@ function validity(): { notBefore: Date; notAfter: Date } {
   return { notBefore: new Date(now - 60 * 60 * 1000), notAfter: new Date(now + 365 * 24 * 60 * 60 * 1000) };
 }
 
-function serial(): string {
+/**
+ * A random positive serial number whose DER INTEGER encoding is minimal: the first byte is 0x40–0x7f, never 0x00
+ * (a leading zero byte makes OpenSSL refuse the certificate with "illegal padding") and never ≥ 0x80 (negative).
+ */
+export function serial(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
-  bytes[0] = (bytes[0] ?? 0) & 0x7f; // positive
+  bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
   return Buffer.from(bytes).toString('hex');
 }
 
