@@ -128,6 +128,38 @@ describe('playground (npm start)', () => {
     expect(`${res.stdout}${res.stderr}`).toMatch(/No resources found|NAME/);
   });
 
+  it('runs the README walk-through: a policy and a job get a Ready checkpoint the job principal can use', async () => {
+    const { KUBECONFIG: _ignored, ...inherited } = process.env;
+    const env = { ...inherited, KUBECTL: inject('kubectl'), ROOT: root };
+    const sh = (script: string) =>
+      run('sh', ['-c', `. "$ENVFILE" && ${script}`], { env: { ...env, ENVFILE: envFile() } });
+    const applied = await sh(
+      '"$KUBECTL" apply -f "$ROOT/config/samples/policy-playground.yaml" && "$KUBECTL" apply -f "$ROOT/config/samples/team-a.yaml"',
+    );
+    expect(applied.code, applied.stderr).toBe(0);
+    const ready = await sh(
+      'i=0; until "$KUBECTL" get ckpt -n team-a clickstream >/dev/null 2>&1 || [ $i -ge 60 ]; do i=$((i+1)); sleep 0.5; done; "$KUBECTL" wait --for=condition=Ready checkpoint/clickstream -n team-a --timeout=60s >/dev/null && "$KUBECTL" get ckpt -n team-a clickstream -o jsonpath="{.spec.uri} {.spec.members[0]}"',
+    );
+    expect(ready.code, ready.stderr).toBe(0);
+    const [uri, member] = ready.stdout.trim().split(' ');
+    expect(uri).toBe('gs://playground-checkpoints/checkpoints/playground/team-a/clickstream/');
+    expect(member).toMatch(
+      /^principal:\/\/iam\.googleapis\.com\/projects\/123456789012\/.*\/subject\/ns\/team-a\/sa\/spark$/,
+    );
+    // Act as the job's principal with a token the emulator mints for exactly that member.
+    const write = (object: string) =>
+      sh(
+        `TOKEN=$(curl -sf -X POST "$TIDEMARK_GCS_ENDPOINT/_emulator/tokens" -H "Authorization: Bearer $TIDEMARK_EMULATOR_ADMIN_TOKEN" -d '{"principal": "${member}"}' | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/') && curl -s -o /dev/null -w "%{http_code}" -X POST "$TIDEMARK_GCS_ENDPOINT/upload/storage/v1/b/playground-checkpoints/o?uploadType=media&name=${object}" -H "Authorization: Bearer $TOKEN" --data-binary x`,
+      );
+    expect((await write('checkpoints/playground/team-a/clickstream/q1/offsets/0')).stdout).toBe('200');
+    expect((await write('checkpoints/playground/team-a/clickstreamx')).stdout).toBe('403');
+    // The policy's printer columns tell the truth.
+    const pol = await sh('"$KUBECTL" get checkpointpolicies playground --no-headers');
+    expect(pol.stdout).toMatch(
+      /^playground\s+playground-checkpoints\s+checkpoints\/playground\s+ManagedFolder\s+1\s+0\s+True/,
+    );
+  });
+
   it('refuses a second start with one clear line and a non-zero exit', async () => {
     const res = await run(process.execPath, [join(root, 'dist', 'playground', 'main.js')], {
       cwd: root,
