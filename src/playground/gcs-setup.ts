@@ -11,7 +11,6 @@ export const CONTROLLER_PERMISSIONS = [
   'storage.objects.list',
   // ManagedFolder mode: one folder per job and its IAM policy
   'storage.managedFolders.create',
-  'storage.managedFolders.get',
   'storage.managedFolders.list',
   'storage.managedFolders.getIamPolicy',
   'storage.managedFolders.setIamPolicy',
