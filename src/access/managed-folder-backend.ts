@@ -4,12 +4,14 @@
 //
 // Calls (counted with gcs.onCall):
 // - observe: one getIamPolicy on the folder (404 = no folder yet).
-// - apply: insert the folder if the last read said it is missing (409 = already there), read its policy (skipped
-//   when observe or apply read it less than `snapshotTtlMs` ago: the etag guards the write, a stale one costs a
-//   412 and a re-read), write it with the read etag only if it differs, and take the setIamPolicy answer (the
-//   policy as stored, with its new etag) as the read-back. A new job through the reconciler's observe + apply:
-//   getIamPolicy (404) + insert + getIamPolicy + setIamPolicy = 4 calls; an existing folder with a wrong policy:
-//   getIamPolicy + setIamPolicy = 2; a second apply of the same grant: 0 (the stored answer is fresh).
+// - apply: insert the folder when the last read said it is missing or nothing is known (409 = already there),
+//   read its policy (skipped when observe or apply read it less than `snapshotTtlMs` ago: the etag guards the
+//   write, a stale one costs a 412 and a re-read), write it with the read etag only if it differs, and take the
+//   setIamPolicy answer (the policy as stored, with its new etag) as the read-back. A new job by apply alone:
+//   insert + getIamPolicy + setIamPolicy = 3 calls; through observe + apply: getIamPolicy (404) + those 3 = 4;
+//   an existing folder with a wrong policy after observe: setIamPolicy only (2 with the observe); a second apply
+//   of the same grant: 0 (the stored answer is fresh). The getIamPolicy after an insert only fetches the etag:
+//   Google gives no other way to learn it, and a policy is never written without one.
 // - a 412/409 (someone wrote between our read and write) or 404 (folder deleted meanwhile) redoes the whole
 //   read-modify-write, `maxAttempts` times at most, with jittered exponential backoff.
 // - revoke = apply with no members: the folder is kept (its data stays until GC) with an empty policy; a missing
@@ -74,6 +76,9 @@ export class ManagedFolderBackend implements AccessBackend {
     const { bucket, role, members } = req;
     const folder = managedFolderName(req.prefix);
     let snap = this.fresh(bucket, folder);
+    // Nothing known about the folder and a grant to make: create it first (409 = already there) instead of
+    // reading first, so that a new job costs insert + getIamPolicy + setIamPolicy and an existing one the same.
+    if (!snap && members.length > 0) await this.insert(bucket, folder);
     for (let attempt = 1; ; attempt++) {
       snap ??= await this.read(bucket, folder);
       if (!snap.exists) {

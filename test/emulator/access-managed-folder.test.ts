@@ -77,25 +77,35 @@ describe('ManagedFolderBackend', () => {
     await expectBoundary(emu, await actAs(emu, EXECUTOR), bucket, `${ROOT}/team-a/job/`, `${ROOT}/team-a/job2/`);
   });
 
+  it('apply alone creates a new job in 3 calls (insert, getIamPolicy for the etag, setIamPolicy)', async () => {
+    const obs = await new ManagedFolderBackend({ gcs }).apply(request('job', [DRIVER]));
+    expect(obs).toEqual({ members: [DRIVER], prefixReady: true });
+    expect(methods()).toEqual([
+      'storage.managedFolders.insert 200',
+      'storage.managedFolders.getIamPolicy 200',
+      'storage.managedFolders.setIamPolicy 200',
+    ]);
+  });
+
   it('applying the same grant again writes nothing (whether the last answer is remembered or read afresh)', async () => {
     const req = request('job', [DRIVER]);
-    await new ManagedFolderBackend({ gcs }).apply(req);
-    const writes = await controllerCalls(emu, 'storage.managedFolders.setIamPolicy');
-    const inserts = await controllerCalls(emu, 'storage.managedFolders.insert');
-    expect(writes).toBe(1);
+    const backend = new ManagedFolderBackend({ gcs });
+    await backend.apply(req);
+    calls.length = 0;
+    expect(await backend.apply(req)).toEqual({ members: [DRIVER], prefixReady: true });
+    expect(methods()).toEqual([]); // the answer of the write is fresh: no call at all
 
-    const remembering = new ManagedFolderBackend({ gcs });
-    await remembering.apply(req);
-    const before = calls.length;
-    expect(await remembering.apply(req)).toEqual({ members: [DRIVER], prefixReady: true });
-    expect(calls.length).toBe(before); // no call at all: the last answer is fresh
+    // A new backend (a restarted controller) knows nothing: the insert finds the folder, one read, no write.
+    expect(await new ManagedFolderBackend({ gcs }).apply(req)).toEqual({ members: [DRIVER], prefixReady: true });
+    expect(methods()).toEqual(['storage.managedFolders.insert 409', 'storage.managedFolders.getIamPolicy 200']);
 
-    // A new backend (a restarted controller) reads once and does not write.
-    const fresh = new ManagedFolderBackend({ gcs });
-    expect(await fresh.apply(req)).toEqual({ members: [DRIVER], prefixReady: true });
-    expect(await controllerCalls(emu, 'storage.managedFolders.setIamPolicy')).toBe(writes);
-    // The first apply of `remembering` found the folder (read, no insert): inserts unchanged too.
-    expect(await controllerCalls(emu, 'storage.managedFolders.insert')).toBe(inserts);
+    // After observe (the reconciler's way), apply of a grant in place costs nothing more.
+    const observing = new ManagedFolderBackend({ gcs });
+    calls.length = 0;
+    await observing.observe(req);
+    await observing.apply(req);
+    expect(methods()).toEqual(['storage.managedFolders.getIamPolicy 200']);
+    expect(await controllerCalls(emu, 'storage.managedFolders.setIamPolicy')).toBe(1);
   });
 
   it('revoke empties the folder policy and keeps the folder and its data; the job then gets 403', async () => {
