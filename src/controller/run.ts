@@ -1,6 +1,6 @@
 // Runs the Tidemark controller in this process: clients, informers, health/metrics server, leader election, and
 // the manager while leading. Used by `tidemark controller`, by the playground (through the CLI) and by tests.
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { AccessBackend, AccessMode } from '../access/backend.js';
 import { BucketConditionBackend } from '../access/bucket-condition-backend.js';
 import { ManagedFolderBackend } from '../access/managed-folder-backend.js';
@@ -90,7 +90,25 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     },
   };
 
-  const gcs = createGcs(cfg.gcs);
+  const gcsRequests = new Counter({
+    name: 'tidemark_gcs_requests_total',
+    help: 'Cloud Storage calls made by the access backends, by method and HTTP status',
+    labelNames: ['method', 'code'],
+    registers: [registry],
+  });
+  const gcsLatency = new Histogram({
+    name: 'tidemark_gcs_request_duration_seconds',
+    help: 'Cloud Storage call latency, by method',
+    labelNames: ['method'],
+    registers: [registry],
+  });
+  const gcs = createGcs({
+    ...cfg.gcs,
+    onCall: (method, code, ms) => {
+      gcsRequests.inc({ method, code: String(code) });
+      gcsLatency.observe({ method }, ms / 1000);
+    },
+  });
   const backends = new Map<AccessMode, AccessBackend>();
   const backend = (mode: AccessMode): AccessBackend => {
     let b = backends.get(mode);
