@@ -279,6 +279,21 @@ describe('ManagedFolderBackend', () => {
     },
   );
 
+  it("the controller's role can be limited to managed folders under the policy root (an IAM condition)", async () => {
+    await dropRole(`projects/${emu.projectId}/roles/mf${n}`);
+    const { gcs: scoped } = await controllerGcs(emu, bucket, `mfscoped${n}`, CONTROLLER_PERMISSIONS.ManagedFolder, {
+      title: 'tidemark-root',
+      expression: `resource.name.startsWith("projects/_/buckets/${bucket}/managedFolders/${ROOT}/")`,
+    });
+    const backend = new ManagedFolderBackend({ gcs: scoped });
+    expect((await backend.apply(request('job', [DRIVER]))).members).toEqual([DRIVER]);
+    const outside = await backend
+      .apply({ ...request('job', [DRIVER]), prefix: 'elsewhere/team-a/job/' })
+      .catch((e: unknown) => e);
+    expect(outside).toBeInstanceOf(AccessError);
+    expect((outside as AccessError).reason).toBe('ControllerForbidden');
+  });
+
   it('reports every call to onCall with its status', async () => {
     await new ManagedFolderBackend({ gcs }).apply(request('job', [DRIVER]));
     const c = await counters(emu);

@@ -32,19 +32,20 @@ export interface GcsCallRecord {
 
 /**
  * Creates custom role `roleId` with exactly `permissions`, grants it to the controller on `bucket` (as the admin,
- * in the bucket policy) and returns a Gcs acting as the controller whose calls are recorded in `calls`.
+ * in the bucket policy, under `condition` if given) and returns a Gcs acting as the controller whose calls are recorded in `calls`.
  */
 export async function controllerGcs(
   emu: RunningEmulator,
   bucket: string,
   roleId: string,
   permissions: readonly string[],
+  condition?: Binding['condition'],
 ): Promise<{ gcs: Gcs; calls: GcsCallRecord[] }> {
   const role = await adminJson<{ name: string }>(emu, `/_emulator/roles/${roleId}`, {
     method: 'PUT',
     body: JSON.stringify({ includedPermissions: permissions }),
   });
-  await adminAddBinding(emu, bucket, { role: role.name, members: [CONTROLLER] });
+  await adminAddBinding(emu, bucket, { role: role.name, members: [CONTROLLER], ...(condition ? { condition } : {}) });
   const calls: GcsCallRecord[] = [];
   const gcs = createGcs({
     endpoint: emu.url,
