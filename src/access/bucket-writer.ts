@@ -151,9 +151,22 @@ export class BucketWriter {
       const applied = sameKey
         ? { ...p.applied, members: [...new Set([...old.applied.members, ...p.applied.members])].sort(cmp) }
         : p.applied;
-      p = { ...p, applied, waiters: [...old.waiters, ...p.waiters], rounds: Math.max(old.rounds, p.rounds) };
+      p = { ...p, applied, waiters: [...old.waiters, ...p.waiters] };
     }
     this.pending.set(p.job, p);
+  }
+
+  /** Puts a change that did not show back in the queue, behind any newer change for the same job. */
+  private requeue(p: Pending): void {
+    const newer = this.pending.get(p.job);
+    if (!newer) {
+      this.pending.set(p.job, p);
+      return;
+    }
+    // The newer change wins; the older callers wait for it, as in enqueue.
+    this.pending.delete(p.job);
+    this.enqueue(p);
+    this.enqueue(newer);
   }
 
   private schedule(): void {
@@ -287,7 +300,7 @@ export class BucketWriter {
         );
         for (const w of p.waiters) w.reject(err);
       } else {
-        this.enqueue({ ...p, rounds: p.rounds + 1 });
+        this.requeue({ ...p, rounds: p.rounds + 1 });
       }
     }
   }

@@ -216,6 +216,49 @@ describe('BucketConditionBackend', () => {
     });
   });
 
+  it('a grant undone between our write and our read-back goes round again and is answered once it shows', async () => {
+    // Our reads are held 300 ms by the emulator; the moment our write returns, the admin removes the binding.
+    await setConfig(emu, {
+      faults: [{ op: 'storage.buckets.getIamPolicy', rate: 1, kind: 'slow', delayMs: 300, member: CONTROLLER }],
+    });
+    let undo: Promise<unknown> | undefined;
+    gcs.onCall = (method, status) => {
+      calls.push({ method, status });
+      if (method === 'storage.buckets.setIamPolicy' && !undo) {
+        undo = adminEditBucketPolicy(emu, bucket, (bs) =>
+          bs.filter((x) => x.condition?.title !== 'tidemark:team-a/job'),
+        );
+      }
+    };
+    const obs = await backend().apply(request('job', [DRIVER]));
+    await undo;
+    expect(obs.members).toEqual([DRIVER]);
+    expect(calls.filter((c) => c.method === 'storage.buckets.setIamPolicy').map((c) => c.status)).toEqual([200, 200]);
+    expect(await storedMembers('job')).toEqual([DRIVER]);
+  });
+
+  it('a grant that never sticks is reported after maxRounds with a transient error', async () => {
+    const undos: Promise<unknown>[] = [];
+    gcs.onCall = (method, status) => {
+      calls.push({ method, status });
+      if (method === 'storage.buckets.setIamPolicy') {
+        undos.push(
+          adminEditBucketPolicy(emu, bucket, (bs) => bs.filter((x) => x.condition?.title !== 'tidemark:team-a/job')),
+        );
+      }
+    };
+    await setConfig(emu, {
+      faults: [{ op: 'storage.buckets.getIamPolicy', rate: 1, kind: 'slow', delayMs: 300, member: CONTROLLER }],
+    });
+    const err = await backend({ maxRounds: 2 })
+      .apply(request('job', [DRIVER]))
+      .catch((e: unknown) => e);
+    for (const u of await Promise.allSettled(undos)) expect(u.status).toBe('fulfilled');
+    expect(undos).toHaveLength(2);
+    expect(err).not.toBeInstanceOf(AccessError);
+    expect((err as Error).message).toMatch(/grant for team-a\/job did not show in the bucket policy after 2 writes/);
+  });
+
   it('a change that would break the 20-conditions-per-role-and-member limit rejects only that job', async () => {
     const shared = 'serviceAccount:shared-spark@tidemark-dev.iam.gserviceaccount.com';
     const b = backend();
