@@ -74,6 +74,8 @@ describe('Informer', () => {
     expect(pre?.kind).toBe('ConfigMap'); // filled in although list items have no kind
     expect(pre?.apiVersion).toBe('v1');
     expect(seen).toEqual([{ type: 'add', name: 'pre', data: { v: '1' } }]);
+    expect(informer.list(ns).map((o) => o.metadata?.name)).toEqual(['pre']);
+    expect(informer.list('elsewhere')).toEqual([]);
 
     await admin.create(Resources.ConfigMap, configMap('b', { app }));
     await waitFor('add of b', () => has(seen, { type: 'add', name: 'b' }));
@@ -86,6 +88,7 @@ describe('Informer', () => {
     await admin.mergePatch(Resources.ConfigMap, 'pre', ns, { metadata: { labels: { app: 'moved' } } });
     await waitFor('pre leaving the selector', () => has(seen, { type: 'delete', name: 'pre' }));
     expect(informer.size).toBe(0);
+    expect(informer.list(ns)).toEqual([]);
     expect(seen.some((s) => s.name === 'other')).toBe(false);
 
     const metrics = await registry.metrics();
@@ -97,6 +100,20 @@ describe('Informer', () => {
     expect(metrics).toContain('tidemark_informer_synced{informer="cms"} 1');
     await informer.stop();
     expect(informer.health().watching).toBe(false);
+  });
+
+  it('stops at any moment, even right between its first list and its first watch', async () => {
+    for (let i = 0; i < 3; i++) {
+      const informer = new Informer({ rest: admin, resource: Resources.ConfigMap, namespace: ns });
+      informer.start();
+      await informer.waitForSync(); // resolves inside the list; stop() then runs before the watch starts
+      const stopped = await Promise.race([
+        informer.stop().then(() => 'stopped'),
+        new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000)),
+      ]);
+      expect(stopped).toBe('stopped');
+      expect(informer.health().watching).toBe(false);
+    }
   });
 
   it('watches a cluster-scoped kind across pages (Namespaces, label selector, 2 objects per page)', async () => {
