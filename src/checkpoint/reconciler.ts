@@ -202,7 +202,8 @@ export class CheckpointReconciler {
     const { writer, events } = this.deps;
     const desired = plan.checkpoint;
     let cp: Checkpoint;
-    if (!current || plan.bind.kind === 'Bind') {
+    const fresh = !current || plan.bind.kind === 'Bind';
+    if (fresh) {
       cp = await writer.create({
         apiVersion: API_VERSION,
         kind: 'Checkpoint',
@@ -246,7 +247,7 @@ export class CheckpointReconciler {
       applied: cp.status?.grantedMembers ?? [],
       job: { namespace: live.job.namespace, name: live.job.name },
     };
-    const { observed, added, problem } = await this.converge(cp, plan.policy.mode, req, plan.problem);
+    const { observed, added, problem } = await this.converge(cp, plan.policy.mode, req, plan.problem, { fresh });
     return this.writeStatus(
       cp,
       {
@@ -292,6 +293,7 @@ export class CheckpointReconciler {
     mode: AccessMode,
     req: GrantRequest,
     identityProblem: { reason: string; message: string } | undefined,
+    opts: { fresh?: boolean; ownsAll?: boolean } = {},
   ): Promise<{
     observed?: string[] | undefined;
     added?: string[] | undefined;
@@ -299,20 +301,26 @@ export class CheckpointReconciler {
   }> {
     const backend = this.deps.backend(mode);
     const ref = checkpointRef(cp);
+    // A managed folder's policy is Tidemark's alone, and so is a per-job binding whose Checkpoint was lost (an
+    // orphan): every member found there is Tidemark's to remove. In a bucket policy otherwise only the members
+    // Tidemark applied are; anyone else's member in the same binding is left alone (IAMPartialPolicy).
+    const ownsAll = mode === 'ManagedFolder' || opts.ownsAll === true;
+    const desired = new Set(req.members);
     try {
-      let obs: GrantObservation = await backend.observe(req);
-      let added: string[] = [];
-      if (!obs.prefixReady || !sameSet(obs.members, req.members)) {
-        added = req.members.filter((m) => !obs.members.includes(m));
-        const removing = obs.members.filter((m) => !req.members.includes(m));
-        // Whatever Tidemark finds in its own per-job binding or folder is its own to remove.
+      // A Checkpoint created a moment ago has nothing in GCS yet: apply at once, without a read first.
+      let obs: GrantObservation = opts.fresh ? { members: [], prefixReady: false } : await backend.observe(req);
+      const managed = (members: readonly string[]) =>
+        ownsAll ? [...members] : members.filter((m) => desired.has(m) || req.applied.includes(m));
+      const added = req.members.filter((m) => !obs.members.includes(m));
+      const removing = managed(obs.members).filter((m) => !desired.has(m));
+      if (!obs.prefixReady || added.length > 0 || removing.length > 0) {
         obs = await backend.apply({ ...req, applied: [...new Set([...req.applied, ...removing])] });
-        if (req.members.length > 0) {
+        if (added.length > 0) {
           this.deps.events.event(
             ref,
             'Normal',
             'AccessGranted',
-            `Granted ${req.role} on ${cp.spec.uri} to ${req.members.join(', ')}.`,
+            `Granted ${req.role} on ${cp.spec.uri} to ${added.join(', ')}.`,
           );
         }
         if (removing.length > 0) {
@@ -324,7 +332,7 @@ export class CheckpointReconciler {
           );
         }
       }
-      return { observed: obs.members, added, problem: identityProblem };
+      return { observed: managed(obs.members), added, problem: identityProblem };
     } catch (err) {
       if (err instanceof AccessError) {
         this.deps.events.event(ref, 'Warning', err.reason, err.message);
@@ -382,7 +390,7 @@ export class CheckpointReconciler {
       `Found ${o.uri} under policy ${o.policyName} with no Checkpoint; recorded as Released so it is kept for a full retention period.`,
     );
     const req = this.revokeRequest(cp);
-    const { observed, problem } = await this.converge(cp, o.mode, req, undefined);
+    const { observed, problem } = await this.converge(cp, o.mode, req, undefined, { ownsAll: true });
     return this.writeStatus(cp, {
       claim: { kind: 'Released', reason: 'Orphaned' },
       desiredMembers: [],

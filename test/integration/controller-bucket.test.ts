@@ -92,6 +92,31 @@ describe('BucketCondition mode with Google service accounts', () => {
     const ours = (pol.bindings ?? []).filter((b) => b.condition?.title?.startsWith('tidemark:'));
     expect(ours).toHaveLength(1);
     expect(ours[0]?.members).toEqual([`serviceAccount:${GSA}`]);
+
+    // Someone adds a member of their own to Tidemark's binding: every later Tidemark write keeps it.
+    const admin = googleStorage(fx.emu, fx.emu.adminToken);
+    const withGuest = {
+      ...pol,
+      bindings: (pol.bindings ?? []).map((b) =>
+        b.condition?.title === ours[0]?.condition?.title
+          ? { ...b, members: [...(b.members ?? []), 'user:guest@example.com'] }
+          : b,
+      ),
+    };
+    await admin.buckets.setIamPolicy({ bucket: fx.bucket, requestBody: withGuest });
+    await apply(kc, sparkApp(s.ns, 'stream-b'));
+    await waitForCheckpoint(kc, s.ns, 'stream-b', isReady, 'Ready');
+    await ctrl.resyncNow();
+    await waitFor(
+      'the resync to settle',
+      async () => (await getCheckpoint(kc, s.ns, 'stream'))?.status?.phase === 'Bound',
+    );
+    const later = await bucketPolicy();
+    const mine = (later.bindings ?? []).find((b) => b.condition?.title === ours[0]?.condition?.title);
+    expect([...(mine?.members ?? [])].sort()).toEqual([`serviceAccount:${GSA}`, 'user:guest@example.com'].sort());
+    expect(later.bindings).toContainEqual(expect.objectContaining(FOREIGN));
+    const cp2 = await getCheckpoint(kc, s.ns, 'stream');
+    expect(cp2?.status?.grantedMembers).toEqual([`serviceAccount:${GSA}`]);
   });
 
   it('refuses a GSA outside allowedServiceAccounts with a condition, granting nothing', async () => {
