@@ -56,8 +56,8 @@ const JITTER = 1.2; // client-go's JitterFactor for the acquire loop
  * - renew every retryPeriod; if no renewal succeeded for renewDeadline, step down (renewDeadline < leaseDuration,
  *   so the old leader stops before any standby may take over);
  * - release on cancel: clear holderIdentity so a standby takes over at its next retry.
- * `run(signal)` resolves when leadership ended (lost or cancelled) — like client-go, a process normally exits
- * then (or calls run again to stand by).
+ * `run(signal)` resolves when leadership ended (lost or cancelled) — like client-go, a process then exits, or
+ * uses `runUntilCancelled(signal)`, which stands for election again after a loss.
  */
 export class LeaderElector {
   readonly identity: string;
@@ -112,6 +112,18 @@ export class LeaderElector {
   /** The holder last seen on the Lease ('' when none). */
   leader(): string {
     return this.lastLeader;
+  }
+
+  /**
+   * Stands for election again after every lost leadership, until `signal` is aborted: a replica that stepped
+   * down (for example during an API server outage longer than the renew deadline) becomes a candidate again
+   * instead of idling for good. Rejects only when the leader work fails.
+   */
+  async runUntilCancelled(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.run(signal);
+      if (!signal.aborted) this.logger.warn('leadership lost; standing for election again');
+    }
   }
 
   async run(signal: AbortSignal): Promise<void> {

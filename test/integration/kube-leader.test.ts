@@ -129,6 +129,39 @@ describe('LeaderElector', () => {
     a.abort.abort();
   });
 
+  it('runUntilCancelled stands for election again after losing the lease, and leads again once it is free', async () => {
+    const lease = `le-${uniqueSuffix()}`;
+    const log: string[] = [];
+    const abort = new AbortController();
+    const elector = new LeaderElector({
+      rest,
+      namespace: ns,
+      name: lease,
+      identity: 'a',
+      ...timings,
+      onStartedLeading: () => {
+        log.push('started');
+      },
+      onStoppedLeading: () => log.push('stopped'),
+    });
+    const running = elector.runUntilCancelled(abort.signal);
+    await waitFor('a leads', () => elector.isLeader());
+    const current = await readLease(lease);
+    await rest.replace(Resources.Lease, {
+      ...current,
+      spec: { ...current.spec, holderIdentity: 'intruder', renewTime: formatMicroTime(new Date()) },
+    });
+    await waitFor('a stepped down', () => log.includes('stopped'));
+    // The intruder never renews: once its record is a lease duration old, a takes the lease back.
+    await waitFor('a leads again', () => elector.isLeader() && log.filter((l) => l === 'started').length === 2, {
+      timeoutMs: 20_000,
+    });
+    expect((await readLease(lease)).spec.holderIdentity).toBe('a');
+    abort.abort();
+    await running;
+    expect(elector.isLeader()).toBe(false);
+  });
+
   it('gives leadership up and fails run() when the leader work fails', async () => {
     const lease = `le-${uniqueSuffix()}`;
     const a = candidate(lease, 'a', {
