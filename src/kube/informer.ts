@@ -14,6 +14,7 @@ import {
   type ResourceType,
   resourcePath,
 } from './rest.js';
+import { sleep } from './sleep.js';
 
 /**
  * A robust informer: list + watch of one resource into a local cache, with handlers for add/update/delete.
@@ -625,16 +626,3 @@ export class Informer<T extends KubeObject = KubeObject> {
 }
 
 const NO_METRICS: InformerMetrics = { restart() {}, list() {}, event() {}, handlerError() {} };
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

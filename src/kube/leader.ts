@@ -5,6 +5,7 @@ import { type Logger, silentLogger } from './log.js';
 import { gauge } from './metrics.js';
 import { Resources } from './resources.js';
 import { isConflict, isNotFound, type KubeObject, type KubeRest } from './rest.js';
+import { sleep } from './sleep.js';
 import { formatMicroTime } from './status.js';
 
 /** coordination.k8s.io/v1 LeaseSpec (the fields leader election uses). */
@@ -326,17 +327,4 @@ function sameRecord(a: LeaseSpec, b: LeaseSpec): boolean {
     a.leaseDurationSeconds === b.leaseDurationSeconds &&
     a.leaseTransitions === b.leaseTransitions
   );
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
