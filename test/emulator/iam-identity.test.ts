@@ -2,7 +2,7 @@
 // per-principal metadata server (google-auth-library's Compute client via GCE_METADATA_HOST), the project policy
 // (Resource Manager client), propagation delay, and that a token minted for A never acts as B.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -253,12 +253,17 @@ describe('gcloud with its metadata root on a registration (GCE_METADATA_ROOT, th
       GCE_METADATA_ROOT: reg.pathHost,
     };
     const run = promisify(execFile);
-    const cat = await run('gcloud', ['storage', 'cat', 'gs://identity-2/g/x'], { env, timeout: 60_000 });
-    expect(cat.stdout).toBe('from-gcloud');
-    const denied = await run('gcloud', ['storage', 'rm', 'gs://identity-2/g/x'], { env, timeout: 60_000 }).then(
-      () => undefined,
-      (err: { stderr: string }) => err.stderr,
-    );
+    let denied: string | undefined;
+    try {
+      const cat = await run('gcloud', ['storage', 'cat', 'gs://identity-2/g/x'], { env, timeout: 60_000 });
+      expect(cat.stdout).toBe('from-gcloud');
+      denied = await run('gcloud', ['storage', 'rm', 'gs://identity-2/g/x'], { env, timeout: 60_000 }).then(
+        () => undefined,
+        (err: { stderr: string }) => err.stderr,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(denied).toContain(
       'gcloud-user@tidemark-dev.iam.gserviceaccount.com does not have storage.objects.delete access to the Google Cloud Storage object.',
     );
