@@ -162,7 +162,9 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       onStoppedLeading: () => logger.info({ identity }, 'stopped leading'),
       onNewLeader: (id) => logger.info({ leader: id }, 'leader observed'),
     });
-    electing = elector.runUntilCancelled(abort.signal).catch((err) => logger.error({ err }, 'leader election ended with an error'));
+    electing = elector
+      .runUntilCancelled(abort.signal)
+      .catch((err) => logger.error({ err }, 'leader election ended with an error'));
   } else {
     startLeading();
   }

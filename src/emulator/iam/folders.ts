@@ -24,7 +24,6 @@ export function normalizeFolderName(raw: unknown): string {
   for (const seg of name.slice(0, -1).split('/')) {
     if (seg === '.' || seg === '..') throw new Error(`Invalid managed folder name '${raw}': '.' and '..' segments.`);
   }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
   if (/[\u0000-\u001f\u007f]/.test(name)) {
     throw new Error(`Invalid managed folder name '${raw}': control characters are not allowed.`);
   }
