@@ -60,6 +60,15 @@ export interface RunningManager {
 }
 
 const JOB = 'job:';
+
+/** True when only status (and the resourceVersion that comes with it) differs. */
+function statusOnlyChange(a: Checkpoint, b: Checkpoint): boolean {
+  const m = (c: Checkpoint) => {
+    const { resourceVersion: _rv, managedFields: _mf, ...meta } = c.metadata;
+    return JSON.stringify([meta, c.spec]);
+  };
+  return m(a) === m(b);
+}
 const POLICY = 'policy:';
 
 export function startManager(opts: ManagerOptions): RunningManager {
@@ -124,7 +133,9 @@ export function startManager(opts: ManagerOptions): RunningManager {
   inf.sparkApplications.onChange((a) => enqueueApp(a));
   inf.scheduledSparkApplications.onChange((s) => enqueueJob(s.metadata.namespace, s.metadata.name));
   inf.checkpoints.onChange((c, old) => {
-    enqueueJob(c.metadata.namespace, c.metadata.name);
+    // A status-only change is this controller's own write: the job needs no second look (saves a GCS read per
+    // status write); the policy's counts may have changed, though.
+    if (!old || !statusOnlyChange(old, c)) enqueueJob(c.metadata.namespace, c.metadata.name);
     enqueuePolicy(c.spec?.policyName);
     if (old && old.spec?.policyName !== c.spec?.policyName) enqueuePolicy(old.spec?.policyName);
   });
