@@ -13,9 +13,11 @@ import {
   API_VERSION,
   type Checkpoint,
   CheckpointConditions,
+  CheckpointDefaults,
   CheckpointResource,
   type CheckpointStatus,
   FINALIZER,
+  Labels,
   Reasons,
 } from '../api/index.js';
 import { type JobSource, jobSource, type LogicalJob, logicalJobOf } from '../policy/job.js';
@@ -67,12 +69,6 @@ function deleting(meta: { deletionTimestamp?: unknown }): boolean {
 function timeOf(v: unknown): string {
   if (v instanceof Date) return v.toISOString();
   return typeof v === 'string' ? v : '';
-}
-
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  const s = new Set(a);
-  return b.every((m) => s.has(m));
 }
 
 function checkpointRef(cp: Checkpoint): ObjectRef {
@@ -277,8 +273,8 @@ export class CheckpointReconciler {
     const d = desired.spec;
     if (cp.spec.policyName !== d.policyName) spec.policyName = d.policyName;
     if (cp.spec.jobRef.kind !== d.jobRef.kind || cp.spec.jobRef.name !== d.jobRef.name) spec.jobRef = d.jobRef;
-    if (!sameSet(cp.spec.members ?? [], d.members ?? []) || (cp.spec.members ?? []).join() !== (d.members ?? []).join())
-      spec.members = d.members;
+    // Members are kept sorted, so a different order is a change too.
+    if ((cp.spec.members ?? []).join() !== (d.members ?? []).join()) spec.members = d.members;
     if (cp.spec.access?.mode !== d.access?.mode || cp.spec.access?.role !== d.access?.role) spec.access = d.access;
     if (Object.keys(spec).length > 0) patch.spec = spec;
     return patch.metadata || patch.spec ? patch : undefined;
@@ -370,7 +366,7 @@ export class CheckpointReconciler {
       metadata: {
         name,
         namespace,
-        labels: { 'tidemark.dev/policy': o.policyName, 'tidemark.dev/job-kind': 'SparkApplication' },
+        labels: { [Labels.policy]: o.policyName, [Labels.jobKind]: 'SparkApplication' },
         finalizers: [FINALIZER],
       },
       spec: {
@@ -406,7 +402,12 @@ export class CheckpointReconciler {
     const orphaned = existingOf(cp)?.orphaned === true;
     const wasBound = cp.status?.phase === 'Bound';
     const req = this.revokeRequest(cp);
-    const { observed, problem } = await this.converge(cp, cp.spec.access?.mode ?? 'ManagedFolder', req, undefined);
+    const { observed, problem } = await this.converge(
+      cp,
+      cp.spec.access?.mode ?? CheckpointDefaults.access.mode,
+      req,
+      undefined,
+    );
     if (wasBound) {
       this.deps.events.event(
         checkpointRef(cp),
@@ -428,7 +429,7 @@ export class CheckpointReconciler {
     return {
       bucket: cp.spec.bucket,
       prefix: cp.spec.prefix,
-      role: cp.spec.access?.role ?? 'roles/storage.objectUser',
+      role: cp.spec.access?.role ?? CheckpointDefaults.access.role,
       members: [],
       applied: [...new Set([...(cp.status?.grantedMembers ?? []), ...(cp.spec.members ?? [])])],
       job: { namespace: cp.metadata.namespace ?? '', name: cp.metadata.name ?? '' },
@@ -441,7 +442,12 @@ export class CheckpointReconciler {
     if (!finalizers.includes(FINALIZER)) return {};
     if (cp.status?.phase !== 'Deleting') {
       const req = this.revokeRequest(cp);
-      const { problem } = await this.converge(cp, cp.spec.access?.mode ?? 'ManagedFolder', req, undefined);
+      const { problem } = await this.converge(
+        cp,
+        cp.spec.access?.mode ?? CheckpointDefaults.access.mode,
+        req,
+        undefined,
+      );
       if (problem) return { requeueAfterMs: 30_000 };
     }
     await this.deps.writer.patch(

@@ -1,21 +1,15 @@
+import { CheckpointPolicyResource, CheckpointResource } from '../api/index.js';
 import type { ResourceType } from './rest.js';
+
+/** Tidemark's own kinds come from src/api, the one place that names them. */
+function pick(r: ResourceType): ResourceType {
+  return { group: r.group, version: r.version, plural: r.plural, kind: r.kind, namespaced: r.namespaced };
+}
 
 /** The kinds the controller watches or writes. Cluster scope and plurals as the API serves them. */
 export const Resources = {
-  CheckpointPolicy: {
-    group: 'tidemark.dev',
-    version: 'v1alpha1',
-    plural: 'checkpointpolicies',
-    kind: 'CheckpointPolicy',
-    namespaced: false,
-  },
-  Checkpoint: {
-    group: 'tidemark.dev',
-    version: 'v1alpha1',
-    plural: 'checkpoints',
-    kind: 'Checkpoint',
-    namespaced: true,
-  },
+  CheckpointPolicy: pick(CheckpointPolicyResource),
+  Checkpoint: pick(CheckpointResource),
   SparkApplication: {
     group: 'sparkoperator.k8s.io',
     version: 'v1beta2',
