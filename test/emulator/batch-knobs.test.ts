@@ -2,36 +2,17 @@
 // latency, counters, reset, config validation, state.
 import type { Storage } from '@google-cloud/storage';
 import type { storage_v1 } from 'googleapis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
-import {
-  adminFetch,
-  adminJson,
-  counters,
-  createBucket,
-  failure,
-  googleStorage,
-  mintToken,
-  setConfig,
-  start,
-  storageClient,
-} from './clients.js';
+import { adminFetch, adminJson, counters, failure, mintToken, setConfig, useAdminEmulator } from './clients.js';
 
 let emu: RunningEmulator;
 let gcs: Storage;
 let api: storage_v1.Storage;
 const B = 'batch-bucket';
 
-beforeAll(async () => {
-  emu = await start();
-  gcs = storageClient(emu, emu.adminToken);
-  api = googleStorage(emu, emu.adminToken);
-});
-afterAll(() => emu.stop());
-beforeEach(async () => {
-  await adminJson(emu, '/_emulator/reset', { method: 'POST' });
-  await setConfig(emu, { latencyMs: 0, faults: [], bucketWriteLimitPerSecond: 0 });
-  await createBucket(emu, B);
+useAdminEmulator({ buckets: [B], config: { latencyMs: 0, faults: [], bucketWriteLimitPerSecond: 0 } }, (x) => {
+  ({ emu, gcs, api } = x);
 });
 
 interface Part {

@@ -2,32 +2,16 @@
 // storageLayout, and Google's ~1 metadata write per second per bucket.
 import type { Storage } from '@google-cloud/storage';
 import type { storage_v1 } from 'googleapis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
-import {
-  adminFetch,
-  adminJson,
-  createBucket,
-  failure,
-  googleStorage,
-  setConfig,
-  start,
-  storageClient,
-} from './clients.js';
+import { adminFetch, createBucket, failure, setConfig, useAdminEmulator } from './clients.js';
 
 let emu: RunningEmulator;
 let gcs: Storage;
 let api: storage_v1.Storage;
 
-beforeAll(async () => {
-  emu = await start();
-  gcs = storageClient(emu, emu.adminToken);
-  api = googleStorage(emu, emu.adminToken);
-});
-afterAll(() => emu.stop());
-beforeEach(async () => {
-  await adminJson(emu, '/_emulator/reset', { method: 'POST' });
-  await setConfig(emu, { bucketWriteLimitPerSecond: 0 });
+useAdminEmulator({ config: { bucketWriteLimitPerSecond: 0 } }, (x) => {
+  ({ emu, gcs, api } = x);
 });
 
 describe('buckets', () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { OAuth2Client } from 'google-auth-library';
 import { google, type storage_v1 } from 'googleapis';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from '../../src/emulator/index.js';
 
 export type Emu = Pick<RunningEmulator, 'url' | 'adminToken' | 'projectId' | 'projectNumber'>;
@@ -147,4 +148,34 @@ export async function failure(fn: () => Promise<unknown>): Promise<{ status: num
     return { status: statusOf(error), error: error as Error };
   }
   throw new Error('expected the call to fail, but it succeeded');
+}
+
+export interface AdminSession {
+  emu: RunningEmulator;
+  /** @google-cloud/storage acting with the admin token. */
+  gcs: Storage;
+  /** googleapis storage v1 acting with the admin token. */
+  api: storage_v1.Storage;
+}
+
+/**
+ * One emulator for the test file, reset before each test (then `config` applied and `buckets` created), with both
+ * clients acting as the admin. `bind` gets them once the emulator is up (assign them to the file's variables).
+ */
+export function useAdminEmulator(
+  opts: { buckets?: string[]; config?: Record<string, unknown> },
+  bind: (s: AdminSession) => void,
+): void {
+  let emu: RunningEmulator | undefined;
+  beforeAll(async () => {
+    emu = await start();
+    bind({ emu, gcs: storageClient(emu, emu.adminToken), api: googleStorage(emu, emu.adminToken) });
+  });
+  afterAll(() => emu?.stop());
+  beforeEach(async () => {
+    if (!emu) throw new Error('emulator did not start');
+    await adminJson(emu, '/_emulator/reset', { method: 'POST' });
+    if (opts.config) await setConfig(emu, opts.config);
+    for (const b of opts.buckets ?? []) await createBucket(emu, b);
+  });
 }

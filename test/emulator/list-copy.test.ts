@@ -2,9 +2,9 @@
 import { gzipSync } from 'node:zlib';
 import type { Storage } from '@google-cloud/storage';
 import type { storage_v1 } from 'googleapis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
-import { adminFetch, adminJson, createBucket, failure, googleStorage, start, storageClient } from './clients.js';
+import { adminFetch, failure, start, useAdminEmulator } from './clients.js';
 
 let emu: RunningEmulator;
 let gcs: Storage;
@@ -12,16 +12,8 @@ let api: storage_v1.Storage;
 const B = 'list-bucket';
 const B2 = 'other-bucket';
 
-beforeAll(async () => {
-  emu = await start();
-  gcs = storageClient(emu, emu.adminToken);
-  api = googleStorage(emu, emu.adminToken);
-});
-afterAll(() => emu.stop());
-beforeEach(async () => {
-  await adminJson(emu, '/_emulator/reset', { method: 'POST' });
-  await createBucket(emu, B);
-  await createBucket(emu, B2);
+useAdminEmulator({ buckets: [B, B2] }, (x) => {
+  ({ emu, gcs, api } = x);
 });
 
 async function put(names: string[], bucket = B): Promise<void> {

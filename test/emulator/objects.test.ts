@@ -3,33 +3,17 @@
 import { createHash } from 'node:crypto';
 import { CRC32C, type Storage } from '@google-cloud/storage';
 import type { storage_v1 } from 'googleapis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
-import {
-  adminFetch,
-  adminJson,
-  createBucket,
-  failure,
-  googleStorage,
-  rootUrl,
-  start,
-  storageClient,
-} from './clients.js';
+import { adminFetch, failure, rootUrl, start, useAdminEmulator } from './clients.js';
 
 let emu: RunningEmulator;
 let gcs: Storage;
 let api: storage_v1.Storage;
 const B = 'objects-bucket';
 
-beforeAll(async () => {
-  emu = await start();
-  gcs = storageClient(emu, emu.adminToken);
-  api = googleStorage(emu, emu.adminToken);
-});
-afterAll(() => emu.stop());
-beforeEach(async () => {
-  await adminJson(emu, '/_emulator/reset', { method: 'POST' });
-  await createBucket(emu, B);
+useAdminEmulator({ buckets: [B] }, (x) => {
+  ({ emu, gcs, api } = x);
 });
 
 const crc = (data: Buffer): string => {

@@ -6,33 +6,17 @@ import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { Storage } from '@google-cloud/storage';
 import type { storage_v1 } from 'googleapis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
-import {
-  adminFetch,
-  adminJson,
-  counters,
-  createBucket,
-  googleStorage,
-  rootUrl,
-  start,
-  storageClient,
-} from './clients.js';
+import { adminFetch, counters, rootUrl, useAdminEmulator } from './clients.js';
 
 let emu: RunningEmulator;
 let gcs: Storage;
 let api: storage_v1.Storage;
 const B = 'uploads-bucket';
 
-beforeAll(async () => {
-  emu = await start();
-  gcs = storageClient(emu, emu.adminToken);
-  api = googleStorage(emu, emu.adminToken);
-});
-afterAll(() => emu.stop());
-beforeEach(async () => {
-  await adminJson(emu, '/_emulator/reset', { method: 'POST' });
-  await createBucket(emu, B);
+useAdminEmulator({ buckets: [B] }, (x) => {
+  ({ emu, gcs, api } = x);
 });
 
 const md5 = (data: Buffer): string => createHash('md5').update(data).digest('base64');
