@@ -11,7 +11,7 @@ export function yamlFiles(dir: string): string[] {
 }
 
 /**
- * Tidemark's CRDs (crds/*.yaml) and the Spark Operator's (../shared/fixtures/spark-operator-v2.5.2, or
+ * Tidemark's CRDs (crds/*.yaml) and the Spark Operator's (test/fixtures/spark-operator-v2.5.2, or
  * $TIDEMARK_SPARK_CRDS_DIR). The Spark ones are required: without them the cluster cannot hold SparkApplications.
  */
 export function projectCrdFiles(root = repoRoot()): { tidemark: string[]; spark: string[] } {

@@ -26,9 +26,9 @@ export function envtestModuleDir(root = repoRoot()): string {
   return join(root, 'test', 'envtest');
 }
 
-/** The Spark Operator CRDs shipped beside the repository, unless TIDEMARK_SPARK_CRDS_DIR says otherwise. */
+/** The Spark Operator CRDs vendored in test/fixtures, unless TIDEMARK_SPARK_CRDS_DIR says otherwise. */
 export function sparkCrdsDir(root = repoRoot()): string {
   const override = process.env.TIDEMARK_SPARK_CRDS_DIR;
   if (override) return resolve(override);
-  return resolve(root, '..', 'shared', 'fixtures', 'spark-operator-v2.5.2');
+  return resolve(root, 'test', 'fixtures', 'spark-operator-v2.5.2');
 }
