@@ -276,8 +276,8 @@ export class BucketWriter {
         this.gcs.storage.buckets.setIamPolicy({ bucket: this.bucket, requestBody: body }, NO_RETRY),
       );
     } catch (err) {
-      const status = httpStatus(err);
-      if (status === 412 || status === 409 || status === 429) throw err;
+      // 412/409/429 stay as they are (a concurrent write, the rate limit), except Google's 412 for a conditional
+      // policy on a bucket without uniform bucket-level access: that one is the user's to fix (an AccessError).
       rethrowAccess(err, this.bucket, WHAT);
     } finally {
       this.lastWriteAt = this.now();

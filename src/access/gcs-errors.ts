@@ -27,7 +27,8 @@ export function accessErrorFor(err: unknown, bucket: string, what: string): Acce
   if (status === 404) {
     return new AccessError(AccessReasons.BucketNotFound, `Bucket gs://${bucket} does not exist (${message}).`);
   }
-  if (status === 400 && UNIFORM.test(message)) {
+  // Google answers a conditional policy on a bucket without it with 412 (older emulators said 400).
+  if ((status === 400 || status === 412) && UNIFORM.test(message)) {
     return new AccessError(
       AccessReasons.UniformAccessRequired,
       `${what} needs uniform bucket-level access on gs://${bucket}; enable it on the bucket (${message}).`,
