@@ -1,8 +1,9 @@
 // Emulator-only endpoints of the HTTP core (admin token): reset, counters, config, state dump.
 
 import { ConfigError, mergeConfig } from './config.js';
-import { boolParam, type CoreContext, jsonObject } from './context.js';
+import { boolParam, type CoreContext } from './context.js';
 import { type EmuRequest, type EmuResponse, HttpError } from './contract.js';
+import { parseJsonObject } from './json.js';
 import type { CoreRoute } from './pipeline.js';
 
 export function adminRoutes(
@@ -26,7 +27,8 @@ export function adminRoutes(
   };
 
   const putConfig = (req: EmuRequest): EmuResponse => {
-    const body = jsonObject(req);
+    // The emulator's own config: a null is a bad value (400 naming the field), not an absent one.
+    const body = parseJsonObject(req.body);
     try {
       ctx.setConfig(mergeConfig(ctx.config(), body));
     } catch (err) {

@@ -1,5 +1,6 @@
 // What the HTTP core's route handlers share: the store, the IAM part, knobs, and small request helpers.
 import { type Authorizer, type EmulatorConfig, type EmuRequest, HttpError, type IamPart } from './contract.js';
+import { requestObject } from './json.js';
 import type { BucketWriteLimiter, Counters } from './knobs.js';
 import type { Store, StoredBucket, StoredObject } from './store.js';
 import type { UploadSessions } from './upload-sessions.js';
@@ -55,24 +56,9 @@ export function getObject(ctx: CoreContext, bucket: string, name: string, genera
   return o;
 }
 
-/** The JSON body as an object (empty body = {}); 400 when it is not a JSON object. */
+/** The JSON body as an object (empty body = {}; nulls are absent except in a PATCH); 400 when not an object. */
 export function jsonObject(req: EmuRequest): Record<string, unknown> {
-  return parseJsonObject(req.body);
-}
-
-export function parseJsonObject(body: Buffer): Record<string, unknown> {
-  const text = body.toString('utf8').trim();
-  if (text === '') return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    throw new HttpError(400, `Invalid JSON payload received. ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new HttpError(400, 'Invalid JSON payload received: the body must be a JSON object.');
-  }
-  return v as Record<string, unknown>;
+  return requestObject(req);
 }
 
 export function boolParam(query: URLSearchParams, name: string): boolean {

@@ -96,6 +96,8 @@ export interface Route {
   op: string;
   /** `bearer` (default): the request must carry a valid token; `admin`: the admin token; `none`: public. */
   auth?: 'bearer' | 'admin' | 'none';
+  /** When set, the route matches only paths whose parameters it accepts (a catch-all that must leave some alone). */
+  accepts?: (params: Record<string, string>) => boolean;
   handler: Handler;
 }
 

@@ -18,6 +18,7 @@ import { Router } from './router.js';
 import { Store } from './store.js';
 import { UploadSessions } from './upload-sessions.js';
 import { uploadRoutes } from './uploads.js';
+import { xmlRoutes } from './xml-api.js';
 
 export type { EmulatorConfig, FaultRule } from './contract.js';
 export type { EmulatorLog } from './pipeline.js';
@@ -101,6 +102,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     ...batchRoutes(ctx, (call, o) => pipeline.run(call, o)),
     ...adminRoutes(ctx, () => initialConfig),
     ...iam.routes,
+    ...xmlRoutes(ctx),
   ]);
 
   const server = createServer((req, res) => handle(req, res));

@@ -15,6 +15,7 @@ import {
 } from './context.js';
 import { type EmuRequest, type EmuResponse, HttpError } from './contract.js';
 import { crc32cBase64 } from './hashes.js';
+import { int64Field } from './json.js';
 import { listNames, MAX_LIST_RESULTS } from './listing.js';
 import { hasWritableFields, newObjectMeta, patchObjectMeta, updateObjectMeta } from './object-meta.js';
 import type { CoreRoute } from './pipeline.js';
@@ -315,15 +316,20 @@ export function objectRoutes(ctx: CoreContext): CoreRoute[] {
       if (typeof s !== 'object' || s === null || typeof (s as { name?: unknown }).name !== 'string') {
         throw new HttpError(400, `sourceObjects[${i}].name is required.`, 'required');
       }
-      const src = s as { name: string; generation?: unknown; objectPreconditions?: { ifGenerationMatch?: unknown } };
+      const src = s as { name: string; generation?: unknown; objectPreconditions?: unknown };
       az.require(member, 'storage.objects.get', { bucket, object: src.name });
-      const gen = src.generation === undefined ? undefined : Number(src.generation);
-      if (gen !== undefined && !Number.isInteger(gen))
-        throw new HttpError(400, `sourceObjects[${i}].generation is invalid.`);
+      const gen = int64Field(src.generation, `sourceObjects[${i}].generation`);
+      const pre = src.objectPreconditions;
+      if (pre !== undefined && (typeof pre !== 'object' || pre === null || Array.isArray(pre))) {
+        throw new HttpError(400, `sourceObjects[${i}].objectPreconditions must be an object.`);
+      }
+      const want = int64Field(
+        (pre as { ifGenerationMatch?: unknown } | undefined)?.ifGenerationMatch,
+        `sourceObjects[${i}].objectPreconditions.ifGenerationMatch`,
+      );
       const o = getBucket(ctx, bucket).objects.get(src.name);
       if (!o || (gen !== undefined && o.generation !== gen)) throw noSuchObject(bucket, src.name);
-      const want = src.objectPreconditions?.ifGenerationMatch;
-      if (want !== undefined && Number(want) !== o.generation) throw preconditionFailed();
+      if (want !== undefined && want !== o.generation) throw preconditionFailed();
       parts.push(o);
     }
     const componentCount = parts.reduce((n, p) => n + (p.componentCount ?? 1), 0);

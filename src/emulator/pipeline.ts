@@ -23,7 +23,11 @@ export interface EmulatorLog {
 
 export const silentLog: EmulatorLog = { debug() {}, warn() {}, error() {} };
 
-/** Routes of the HTTP core may name the member of a public call themselves (a resumable upload session's owner). */
+/**
+ * Routes of the HTTP core may name the member of a call themselves: a call on a resumable upload session's URI acts
+ * as the session's owner, with or without a token (the session URI is the credential, as on Google). When
+ * `sessionMember` answers undefined, the route's own `auth` applies.
+ */
 export interface CoreRoute extends Route {
   sessionMember?: (req: EmuRequest) => string | undefined;
 }
@@ -177,7 +181,8 @@ export class Pipeline {
 
   private authenticate(route: Route, req: EmuRequest): string | undefined {
     const auth = route.auth ?? 'bearer';
-    if (auth === 'none') return (route as CoreRoute).sessionMember?.(req);
+    const session = (route as CoreRoute).sessionMember?.(req);
+    if (session !== undefined || auth === 'none') return session;
     const authorization = req.headers.authorization;
     const member = this.deps.authorizer().authenticate(Array.isArray(authorization) ? authorization[0] : authorization);
     if (auth === 'admin' && member !== ADMIN_MEMBER) {

@@ -87,7 +87,7 @@ export class Router {
     const methods = new Set<string>();
     for (const c of this.routes) {
       const params = matchSegments(c, parts);
-      if (!params) continue;
+      if (!params || (c.route.accepts && !c.route.accepts(params))) continue;
       if (c.route.method !== method) {
         methods.add(c.route.method);
         continue;

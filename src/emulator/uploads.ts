@@ -2,17 +2,10 @@
 // with Content-Range, 308 until complete, status queries, resuming after an interrupted PUT). Served under
 // `/upload/storage/v1/...` and gcloud's `/resumable/upload/storage/v1/...`.
 
-import {
-  authz,
-  type CoreContext,
-  checkObjectName,
-  getBucket,
-  memberOf,
-  parseJsonObject,
-  pathParam,
-} from './context.js';
+import { authz, type CoreContext, checkObjectName, getBucket, memberOf, pathParam } from './context.js';
 import { type EmuRequest, type EmuResponse, HttpError } from './contract.js';
 import { crc32c, crc32cBase64, md5Base64 } from './hashes.js';
+import { parseJsonObject, withoutNulls } from './json.js';
 import { headerParam, mediaType, parseMultipart } from './multipart.js';
 import { newObjectMeta } from './object-meta.js';
 import { writeObject } from './objects.js';
@@ -93,6 +86,8 @@ export function uploadRoutes(ctx: CoreContext): CoreRoute[] {
   const insert =
     (prefix: string) =>
     (req: EmuRequest): EmuResponse => {
+      // The Go client (google-api-go-client) sends every chunk with POST to the session URI.
+      if (req.query.has('upload_id')) return chunk(req);
       const member = memberOf(req);
       const bucket = pathParam(req, 'bucket');
       const contentType = header(req, 'content-type');
@@ -118,7 +113,7 @@ export function uploadRoutes(ctx: CoreContext): CoreRoute[] {
             throw new HttpError(400, `A multipart upload has 2 parts (metadata, media), got ${parts.length}.`);
           }
           const [metaPart, dataPart] = parts as [(typeof parts)[0], (typeof parts)[0]];
-          const body = parseJsonObject(metaPart.body);
+          const body = withoutNulls(parseJsonObject(metaPart.body));
           let data = dataPart.body;
           if ((dataPart.headers['content-transfer-encoding'] ?? '').toLowerCase() === 'base64') {
             data = Buffer.from(data.toString('latin1'), 'base64');
@@ -131,7 +126,7 @@ export function uploadRoutes(ctx: CoreContext): CoreRoute[] {
           return finish(member, bucket, name, data, meta, { ...headerHashes(req), ...declaredHashes(body) }, req.query);
         }
         case 'resumable': {
-          const body = parseJsonObject(req.body);
+          const body = withoutNulls(parseJsonObject(req.body));
           const name = checkObjectName(
             typeof body.name === 'string' && body.name !== '' ? body.name : (req.query.get('name') ?? undefined),
           );
@@ -175,7 +170,8 @@ export function uploadRoutes(ctx: CoreContext): CoreRoute[] {
     return s;
   };
 
-  const put = (req: EmuRequest): EmuResponse => {
+  /** A chunk or status query on the session URI (PUT, or POST from the Go client). */
+  const chunk = (req: EmuRequest): EmuResponse => {
     const s = session(req);
     if (s.result) return { status: 200, body: s.result };
     const rangeHeader = header(req, 'content-range');
@@ -185,7 +181,7 @@ export function uploadRoutes(ctx: CoreContext): CoreRoute[] {
         : parseContentRange(rangeHeader, req.body.length);
     // A refused chunk (400) leaves the session as it was: the client can query and resume.
     const complete = applyChunk(s, range, req.body);
-    if (!complete) return { status: 308, headers: receivedRange(s), body: '' };
+    if (!complete) return incomplete(req, receivedRange(s));
     const data = Buffer.concat(s.chunks);
     try {
       const out = finish(s.member, s.bucket, s.name, data, s.meta, { ...s.expect, ...headerHashes(req) }, preQuery(s));
@@ -210,13 +206,24 @@ export function uploadRoutes(ctx: CoreContext): CoreRoute[] {
     const path = `${prefix}/b/:bucket/o`;
     const sessionMember = (req: EmuRequest) => ctx.uploads.get(req.query.get('upload_id'))?.member;
     routes.push(
-      { method: 'POST', path, op: 'storage.objects.insert', handler: insert(prefix) },
+      { method: 'POST', path, op: 'storage.objects.insert', sessionMember, handler: insert(prefix) },
       // The session URI is the credential, as on Google: chunks need no token.
-      { method: 'PUT', path, op: 'storage.objects.insert', auth: 'none', sessionMember, handler: put },
+      { method: 'PUT', path, op: 'storage.objects.insert', auth: 'none', sessionMember, handler: chunk },
       { method: 'DELETE', path, op: 'storage.objects.insert', auth: 'none', sessionMember, handler: cancel },
     );
   }
   return routes;
+}
+
+/**
+ * "Resume incomplete": 308 with the received range, or, when the client sent `X-GUploader-No-308: yes` (Go's
+ * client does, since a bare 308 is a redirect to HTTP stacks), 200 with `X-HTTP-Status-Code-Override: 308`.
+ */
+export function incomplete(req: EmuRequest, headers: Record<string, string>): EmuResponse {
+  if (header(req, 'x-guploader-no-308')?.trim().toLowerCase() === 'yes') {
+    return { status: 200, headers: { ...headers, 'x-http-status-code-override': '308' }, body: '' };
+  }
+  return { status: 308, headers, body: '' };
 }
 
 function preQuery(s: UploadSession): URLSearchParams {

@@ -153,7 +153,7 @@ describe('versions and etags', () => {
     expect((await failure(() => put('p/job/x'))).status).toBe(403);
   });
 
-  it('conditions need version 3 and uniform bucket-level access; invalid expressions are refused', async () => {
+  it('conditions need version 3 (400) and uniform bucket-level access (412, checked first); invalid expressions are refused', async () => {
     const binding = {
       role: 'roles/storage.objectViewer',
       members: [JOB],
@@ -164,11 +164,14 @@ describe('versions and etags', () => {
     ).toBe(400);
     const fine = `pol-fine-${n}`;
     await createBucket(emu, fine, { iamConfiguration: { uniformBucketLevelAccess: { enabled: false } } });
-    const ubla = await failure(() =>
-      admin.buckets.setIamPolicy({ bucket: fine, requestBody: { version: 3, bindings: [binding] } }),
-    );
-    expect(ubla.status).toBe(400);
-    expect(ubla.error.message).toMatch(/uniform bucket-level access/);
+    // Without uniform bucket-level access Google answers 412, and checks that before the policy version.
+    for (const version of [1, 3]) {
+      const ubla = await failure(() =>
+        admin.buckets.setIamPolicy({ bucket: fine, requestBody: { version, bindings: [binding] } }),
+      );
+      expect(ubla.status).toBe(412);
+      expect(ubla.error.message).toMatch(/Uniform bucket-level access must be enabled/);
+    }
     const bad = await failure(() =>
       admin.buckets.setIamPolicy({
         bucket,

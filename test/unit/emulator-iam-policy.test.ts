@@ -3,6 +3,7 @@ import {
   applyWrite,
   initialPolicy,
   type ParsedPolicy,
+  PolicyStore,
   PolicyWriteError,
   parsePolicy,
   readVersion,
@@ -89,7 +90,7 @@ describe('parsePolicy', () => {
 });
 
 describe('applyWrite', () => {
-  const ubla = { kind: 'bucket' as const, uniformBucketLevelAccess: true, now: 1000 };
+  const ubla = { kind: 'bucket' as const, uniformBucketLevelAccess: true };
   const base = initialPolicy([{ role: 'roles/storage.objectViewer', members: [SA] }]);
   const conditional = applyWrite(
     base,
@@ -115,7 +116,7 @@ describe('applyWrite', () => {
   it('a stale etag is 412 on storage and 409 ABORTED on Resource Manager', () => {
     expect(refusal(() => applyWrite(conditional, parse({ etag: base.etag, version: 3 }), ubla)).status).toBe(412);
     const err = refusal(() =>
-      applyWrite(conditional, parse({ etag: base.etag, version: 3 }, 'project'), { kind: 'project', now: 0 }),
+      applyWrite(conditional, parse({ etag: base.etag, version: 3 }, 'project'), { kind: 'project' }),
     );
     expect(err.status).toBe(409);
     expect(err.message).toMatch(/There were concurrent policy changes/);
@@ -133,15 +134,18 @@ describe('applyWrite', () => {
     expect(err.message).toMatch(/require policy version 3/);
   });
 
-  it('conditions need uniform bucket-level access on a bucket', () => {
-    const err = refusal(() =>
-      applyWrite(
-        base,
-        parse({ version: 3, bindings: [{ role: 'roles/storage.objectUser', members: [SA], condition: COND }] }),
-        { ...ubla, uniformBucketLevelAccess: false },
-      ),
-    );
-    expect(err.message).toMatch(/uniform bucket-level access/);
+  it('conditions need uniform bucket-level access on a bucket: 412, checked before the policy version', () => {
+    for (const version of [1, 3]) {
+      const err = refusal(() =>
+        applyWrite(
+          base,
+          parse({ version, bindings: [{ role: 'roles/storage.objectUser', members: [SA], condition: COND }] }),
+          { ...ubla, uniformBucketLevelAccess: false },
+        ),
+      );
+      expect(err.status).toBe(412);
+      expect(err.message).toMatch(/Uniform bucket-level access must be enabled/);
+    }
   });
 
   it('a version-1 write with the etag over a conditional policy is refused', () => {
@@ -159,25 +163,80 @@ describe('applyWrite', () => {
     expect(blind.version).toBe(1);
     expect(blind.bindings.some((b) => b.condition)).toBe(false);
   });
+});
 
-  it('keeps when each grant first appeared, and stamps new ones with now', () => {
-    const p1 = applyWrite(undefined, parse({ bindings: [{ role: 'roles/storage.objectViewer', members: [SA] }] }), {
-      ...ubla,
-      now: 100,
-    });
-    const p2 = applyWrite(
-      p1,
-      parse({ bindings: [{ role: 'roles/storage.objectViewer', members: [SA, 'user:b@example.com'] }] }),
-      { ...ubla, now: 500 },
+describe('PolicyStore: enforcement lags writes by the propagation delay', () => {
+  const v1 = initialPolicy([{ role: 'roles/storage.objectViewer', members: [SA] }]);
+  const v2 = initialPolicy([]);
+  const v3 = initialPolicy([{ role: 'roles/storage.objectUser', members: [SA] }]);
+  function store(delay: number) {
+    let now = 1_000;
+    let d = delay;
+    const s = new PolicyStore(
+      () => now,
+      () => d,
     );
-    expect(p2.bindings[0]?.since).toEqual([100, 500]);
-    // Removing a grant and adding it back starts its clock again.
-    const p3 = applyWrite(p2, parse({ bindings: [] }), { ...ubla, now: 600 });
-    const p4 = applyWrite(p3, parse({ bindings: [{ role: 'roles/storage.objectViewer', members: [SA] }] }), {
-      ...ubla,
-      now: 700,
-    });
-    expect(p4.bindings[0]?.since).toEqual([700]);
+    return {
+      s,
+      at: (t: number) => {
+        now = t;
+      },
+      setDelay: (x: number) => {
+        d = x;
+      },
+    };
+  }
+
+  it('reads see the latest write at once; enforcement sees the version current `delay` ms ago', () => {
+    const { s, at } = store(100);
+    s.set('k', v1);
+    expect(s.get('k')).toBe(v1);
+    expect(s.effective('k')).toBeUndefined();
+    at(1_099);
+    expect(s.effective('k')).toBeUndefined();
+    at(1_100);
+    expect(s.effective('k')).toBe(v1);
+    s.set('k', v2); // a revoke at 1100
+    expect(s.get('k')).toBe(v2);
+    at(1_199);
+    expect(s.effective('k')).toBe(v1);
+    at(1_200);
+    expect(s.effective('k')).toBe(v2);
+  });
+
+  it('a removed resource keeps its grants until the delay has passed; a re-added grant waits again', () => {
+    const { s, at } = store(100);
+    s.getOrCreate('f', () => v1); // first seen: in force since ever
+    expect(s.effective('f')).toBe(v1);
+    s.remove('f');
+    expect(s.get('f')).toBeUndefined();
+    expect(s.effective('f')).toBe(v1);
+    at(1_050);
+    s.set('f', v3);
+    at(1_100);
+    expect(s.effective('f')).toBeUndefined();
+    at(1_150);
+    expect(s.effective('f')).toBe(v3);
+  });
+
+  it('with no delay every write is enforced at once and only the latest version is kept', () => {
+    const { s } = store(0);
+    s.set('k', v1);
+    expect(s.effective('k')).toBe(v1);
+    s.set('k', v2);
+    expect(s.effective('k')).toBe(v2);
+  });
+
+  it('raising the delay does not hide a policy that was in force; lowering it applies at once', () => {
+    const { s, at, setDelay } = store(0);
+    s.set('k', v1);
+    setDelay(1_000);
+    at(1_010);
+    expect(s.effective('k')).toBe(v1);
+    s.set('k', v2);
+    expect(s.effective('k')).toBe(v1);
+    setDelay(0);
+    expect(s.effective('k')).toBe(v2);
   });
 });
 

@@ -1,24 +1,11 @@
 // Small request/response helpers shared by the IAM routes.
 import { type EmuRequest, HttpError } from '../contract.js';
+import { requestObject } from '../json.js';
 import { PolicyWriteError } from './policy.js';
 
-/** The request body as JSON (an empty body is `{}`); 400 with Google's wording when it does not parse. */
-export function jsonBody(req: EmuRequest): unknown {
-  const text = req.body.toString('utf8').trim();
-  if (text === '') return {};
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new HttpError(400, `Invalid JSON payload received. ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
+/** The request body as a JSON object (an empty body is `{}`; nulls are absent except in a PATCH). */
 export function objectBody(req: EmuRequest): Record<string, unknown> {
-  const body = jsonBody(req);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HttpError(400, 'Invalid JSON payload received: the body must be a JSON object.');
-  }
-  return body as Record<string, unknown>;
+  return requestObject(req);
 }
 
 /** The member a bearer route was called by (the server authenticated it). */

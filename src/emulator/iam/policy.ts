@@ -1,6 +1,6 @@
 // IAM policies: parsing and validating a setIamPolicy body the way Google does (versions 1 and 3, conditions,
-// etags, limits), the stored form with when each grant first appeared (for the propagation delay), and the
-// policy store keyed by resource.
+// etags, limits), the stored form, and the policy store keyed by resource with the history the propagation delay
+// needs.
 import { CONDITION_LIMITS, type CompiledCondition, ConditionError, compileCondition } from './conditions.js';
 import { memberError } from './members.js';
 
@@ -21,8 +21,6 @@ export type PolicyKind = 'project' | 'bucket' | 'managedFolder' | 'serviceAccoun
 
 export interface StoredBinding extends Binding {
   compiled?: CompiledCondition;
-  /** Per member: epoch ms when this (role, member, condition) first appeared in the policy. */
-  since: number[];
 }
 
 export interface StoredPolicy {
@@ -61,10 +59,6 @@ export function nextEtag(): string {
 
 export function hasConditions(p: { bindings: readonly Binding[] }): boolean {
   return p.bindings.some((b) => b.condition !== undefined);
-}
-
-function grantKey(role: string, member: string, condition: Condition | undefined): string {
-  return `${role}\n${member}\n${condition ? condition.expression : ''}`;
 }
 
 export interface ParsedPolicy {
@@ -182,7 +176,6 @@ export interface WriteOptions {
   kind: PolicyKind;
   /** Bucket (or the folder's bucket) has uniform bucket-level access; conditions need it. Ignored for others. */
   uniformBucketLevelAccess?: boolean;
-  now: number;
 }
 
 /**
@@ -207,14 +200,18 @@ export function applyWrite(
     );
   }
   const conditional = hasConditions(incoming);
+  // Google checks this before the policy version: a v1 conditional policy on such a bucket is 412, not 400.
+  if (conditional && (opts.kind === 'bucket' || opts.kind === 'managedFolder') && !opts.uniformBucketLevelAccess) {
+    throw new PolicyWriteError(
+      412,
+      'Uniform bucket-level access must be enabled on the bucket to set a policy with IAM conditions.',
+    );
+  }
   if (conditional && incoming.version < 3) {
     throw bad(
       'The policy has conditions, which require policy version 3: set "version": 3 in the policy (and read it ' +
         'with optionsRequestedPolicyVersion=3).',
     );
-  }
-  if (conditional && (opts.kind === 'bucket' || opts.kind === 'managedFolder') && !opts.uniformBucketLevelAccess) {
-    throw bad('IAM conditions can only be set on a bucket with uniform bucket-level access enabled.');
   }
   if (incoming.etag !== undefined && current !== undefined && hasConditions(current) && incoming.version < 3) {
     throw bad(
@@ -222,33 +219,24 @@ export function applyWrite(
         'drop them. Read the policy with optionsRequestedPolicyVersion=3 and write it back with "version": 3.',
     );
   }
-  const since = new Map<string, number>();
-  for (const b of current?.bindings ?? []) {
-    b.members.forEach((m, i) => {
-      since.set(grantKey(b.role, m, b.condition), b.since[i] ?? 0);
-    });
-  }
   return {
     version: conditional ? 3 : 1,
     etag: nextEtag(),
-    bindings: incoming.bindings.map((b) =>
-      storedBinding(b, (m) => since.get(grantKey(b.role, m, b.condition)) ?? opts.now),
-    ),
+    bindings: incoming.bindings.map(storedBinding),
   };
 }
 
-function storedBinding(b: Binding, sinceOf: (member: string) => number): StoredBinding {
+function storedBinding(b: Binding): StoredBinding {
   return {
     role: b.role,
     members: [...b.members],
     ...(b.condition ? { condition: { ...b.condition }, compiled: compileCondition(b.condition.expression) } : {}),
-    since: b.members.map(sinceOf),
   };
 }
 
-/** A policy that exists from the start (a new bucket's default bindings): effective at once. */
+/** A policy that exists from the start (a new bucket's default bindings). */
 export function initialPolicy(bindings: Binding[]): StoredPolicy {
-  return { version: 1, etag: nextEtag(), bindings: bindings.map((b) => storedBinding(b, () => 0)) };
+  return { version: 1, etag: nextEtag(), bindings: bindings.map(storedBinding) };
 }
 
 /** The version to answer a getIamPolicy with; throws PolicyWriteError(400) when the request cannot see it. */
@@ -279,40 +267,112 @@ export function publicBindings(policy: StoredPolicy): Binding[] {
   }));
 }
 
-/** Policies by resource key (`project`, `bucket/B`, `folder/B/F`, `sa/EMAIL`). */
+/** One version of a resource's policy: written at `at` (epoch ms); `policy` undefined once the resource is gone. */
+interface PolicyVersion {
+  at: number;
+  policy: StoredPolicy | undefined;
+}
+
+/**
+ * Policies by resource key (`project`, `b/B`, `b/B/f/F`, `sa/EMAIL`), with their recent history for the IAM
+ * propagation delay. Reads (`get`, getIamPolicy) see the latest write at once; enforcement (`effective`) sees the
+ * version that was current `delay` ms ago, so a grant takes effect and a revoke takes away access only once the
+ * delay has passed (on Google both take up to minutes). History is kept back to the version in force at
+ * `now - delay`, which from then on counts as in force since ever: raising the delay later applies to changes
+ * made after that, it does not make a long-standing policy disappear.
+ */
 export class PolicyStore {
-  private readonly policies = new Map<string, StoredPolicy>();
+  private readonly history = new Map<string, PolicyVersion[]>();
 
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly delay: () => number = () => 0,
+  ) {}
+
+  /** The latest version (what getIamPolicy answers), or undefined. */
   get(key: string): StoredPolicy | undefined {
-    return this.policies.get(key);
+    const versions = this.history.get(key);
+    return versions?.[versions.length - 1]?.policy;
   }
 
-  /** The stored policy, or a new empty one (with its own etag) that is stored from now on. */
+  /**
+   * The latest version, or a new one from `initial` that is stored from now on. A resource seen for the first time
+   * (a new bucket's default policy) has had it forever; one that was removed gets it from now on.
+   */
   getOrCreate(key: string, initial: () => StoredPolicy = () => initialPolicy([])): StoredPolicy {
-    let p = this.policies.get(key);
-    if (!p) {
-      p = initial();
-      this.policies.set(key, p);
-    }
-    return p;
+    const current = this.get(key);
+    if (current) return current;
+    const created = initial();
+    if (this.history.has(key)) this.record(key, created);
+    else this.history.set(key, [{ at: Number.NEGATIVE_INFINITY, policy: created }]);
+    return created;
   }
 
+  /** A write: the new latest version, enforced once the delay has passed. */
   set(key: string, policy: StoredPolicy): void {
-    this.policies.set(key, policy);
+    this.record(key, policy);
   }
 
-  /** Deletes the policy at `key` and every policy whose key starts with `key + '/'`. */
+  /** The resource is gone (a deleted managed folder): its grants still apply until the delay has passed. */
+  remove(key: string): void {
+    if (this.get(key) !== undefined) this.record(key, undefined);
+  }
+
+  /** The version enforced now: the latest one written at least `delay` ms ago. */
+  effective(key: string): StoredPolicy | undefined {
+    const versions = this.prune(key);
+    const cutoff = this.cutoff();
+    for (let i = versions.length - 1; i >= 0; i--) {
+      const v = versions[i] as PolicyVersion;
+      if (v.at <= cutoff) return v.policy;
+    }
+    return undefined;
+  }
+
+  /** Forgets the policy at `key` and every policy whose key starts with `key + '/'`, history included (at once). */
   deleteTree(key: string): void {
-    for (const k of [...this.policies.keys()]) {
-      if (k === key || k.startsWith(`${key}/`)) this.policies.delete(k);
+    for (const k of [...this.history.keys()]) {
+      if (k === key || k.startsWith(`${key}/`)) this.history.delete(k);
     }
   }
 
+  /** The latest version of every resource that has one. */
   entries(): [string, StoredPolicy][] {
-    return [...this.policies.entries()];
+    const out: [string, StoredPolicy][] = [];
+    for (const key of this.history.keys()) {
+      const p = this.get(key);
+      if (p) out.push([key, p]);
+    }
+    return out;
   }
 
   clear(): void {
-    this.policies.clear();
+    this.history.clear();
+  }
+
+  private cutoff(): number {
+    return this.now() - Math.max(0, this.delay());
+  }
+
+  private record(key: string, policy: StoredPolicy | undefined): void {
+    const versions = this.history.get(key) ?? [];
+    versions.push({ at: this.now(), policy });
+    this.history.set(key, versions);
+    this.prune(key);
+  }
+
+  /** Drops the versions older than the one in force at the cutoff, which then counts as in force since ever. */
+  private prune(key: string): PolicyVersion[] {
+    const versions = this.history.get(key);
+    if (!versions) return [];
+    const cutoff = this.cutoff();
+    for (let i = versions.length - 1; i >= 0; i--) {
+      const v = versions[i] as PolicyVersion;
+      if (v.at > cutoff) continue;
+      v.at = Number.NEGATIVE_INFINITY;
+      if (i > 0) versions.splice(0, i);
+      break;
+    }
+    return versions;
   }
 }

@@ -100,7 +100,7 @@ export function credentialsRoutes(state: IamState): Route[] {
       next = applyWrite(
         saPolicy(email),
         parsePolicy(body.policy, (r) => state.roles.exists(r), 'serviceAccount'),
-        { kind: 'serviceAccount', now: state.now() },
+        { kind: 'serviceAccount' },
       );
     } catch (err) {
       throw platformPolicyError(err);

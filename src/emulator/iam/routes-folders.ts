@@ -150,7 +150,8 @@ export function folderRoutes(state: IamState): Route[] {
       );
     }
     state.folders.delete(bucket, name);
-    state.policies.deleteTree(folderKey(bucket, name));
+    // Its grants outlive it by the propagation delay, like any revoke.
+    state.policies.remove(folderKey(bucket, name));
     return { status: 204 };
   };
 
@@ -177,7 +178,6 @@ export function folderRoutes(state: IamState): Route[] {
         {
           kind: 'managedFolder',
           uniformBucketLevelAccess: state.storage.uniformBucketLevelAccess(bucket),
-          now: state.now(),
         },
       ),
     );

@@ -83,7 +83,6 @@ export function projectRoutes(state: IamState): Route[] {
         parsePolicy(body.policy, (r) => state.roles.exists(r), 'project'),
         {
           kind: 'project',
-          now: state.now(),
         },
       );
     } catch (err) {

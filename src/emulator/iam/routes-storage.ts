@@ -68,7 +68,6 @@ export function storageRoutes(state: IamState): Route[] {
         {
           kind: 'bucket',
           uniformBucketLevelAccess: state.storage.uniformBucketLevelAccess(bucket),
-          now: state.now(),
         },
       ),
     );

@@ -33,7 +33,11 @@ export function defaultBucketBindings(projectId: string): Binding[] {
 
 export class IamState {
   readonly roles: RoleRegistry;
-  readonly policies = new PolicyStore();
+  /** Enforcement sees each policy as it was `iamPropagationDelayMs` ago (grants and revokes alike). */
+  readonly policies = new PolicyStore(
+    () => this.now(),
+    () => this.storage.config().iamPropagationDelayMs,
+  );
   readonly folders = new ManagedFolderStore();
   readonly tokens: TokenStore;
 
@@ -89,25 +93,27 @@ export class IamState {
     return domain === `${p}.iam.gserviceaccount.com` || domain === 'developer.gserviceaccount.com';
   }
 
-  /** The policies that apply to a target, outermost first. */
+  /**
+   * The policies enforced on a target now (each as it was the propagation delay ago), outermost first. A managed
+   * folder's policy applies to what lies under its name; a deleted folder's grants last until the delay has passed.
+   */
   policiesFor(target: Target): StoredPolicy[] {
-    const out: StoredPolicy[] = [this.projectPolicy()];
+    const out: StoredPolicy[] = [];
+    const add = (key: string) => {
+      const p = this.policies.effective(key);
+      if (p) out.push(p);
+    };
     if (target.kind === 'serviceAccount') {
-      if (!this.inProject(target.email)) out.length = 0;
-      const sa = this.policies.get(serviceAccountKey(target.email));
-      if (sa) out.push(sa);
-    } else if (target.kind === 'storage') {
-      const { bucket } = target.ref;
-      const bp = this.bucketPolicy(bucket);
-      if (bp) {
-        out.push(bp);
-        const path = target.ref.managedFolder ?? target.ref.object ?? target.ref.listPrefix;
-        if (path !== undefined) {
-          for (const f of this.folders.containing(bucket, path)) {
-            const fp = this.policies.get(folderKey(bucket, f.name));
-            if (fp) out.push(fp);
-          }
-        }
+      if (this.inProject(target.email)) add(PROJECT_KEY);
+      add(serviceAccountKey(target.email));
+    } else {
+      add(PROJECT_KEY);
+      if (target.kind === 'storage' && this.bucketPolicy(target.ref.bucket)) {
+        const { bucket } = target.ref;
+        add(bucketKey(bucket));
+        const path = target.ref.managedFolder ?? target.ref.object ?? target.ref.listPrefix ?? '';
+        for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1))
+          add(folderKey(bucket, path.slice(0, i + 1)));
       }
     }
     return out;
@@ -165,10 +171,8 @@ export class IamState {
   /** Whether `member` holds `permission` on `target` now (the admin member always does). */
   allowed(member: string, permission: string, target: Target): boolean {
     if (member === ADMIN_MEMBER) return true;
-    const at = this.now();
-    const delay = Math.max(0, this.storage.config().iamPropagationDelayMs);
-    const input = this.conditionInput(target, at);
-    const project = this.projectPolicy();
+    const input = this.conditionInput(target, this.now());
+    const project = this.policies.effective(PROJECT_KEY);
     const who = callerOf(member);
     const basic: MatchContext = {
       projectId: this.storage.projectId,
@@ -181,14 +185,14 @@ export class IamState {
       hasProjectRole: (role) => {
         let v = held.get(role);
         if (v === undefined) {
-          v = grants(project, who, (r) => r === role, input, at, delay, basic);
+          v = project !== undefined && grants(project, who, (r) => r === role, input, basic);
           held.set(role, v);
         }
         return v;
       },
     };
     for (const policy of this.policiesFor(target)) {
-      if (grants(policy, who, (r) => this.roles.permissions(r)?.has(permission) === true, input, at, delay, ctx)) {
+      if (grants(policy, who, (r) => this.roles.permissions(r)?.has(permission) === true, input, ctx)) {
         return true;
       }
     }
@@ -196,21 +200,18 @@ export class IamState {
   }
 }
 
-/** Whether any effective binding of `policy` whose role passes `roleOk` covers `member`. */
+/** Whether any binding of `policy` whose role passes `roleOk` covers `member`. */
 function grants(
   policy: StoredPolicy,
   member: Caller,
   roleOk: (role: string) => boolean,
   input: ConditionInput,
-  at: number,
-  delay: number,
   ctx: MatchContext,
 ): boolean {
   for (const b of policy.bindings) {
     if (!roleOk(b.role)) continue;
     let conditionResult: boolean | undefined;
     for (let i = 0; i < b.members.length; i++) {
-      if ((b.since[i] ?? 0) + delay > at) continue;
       if (!memberMatches(b.members[i] as string, member, ctx)) continue;
       conditionResult ??= b.compiled ? b.compiled(input) : true;
       if (conditionResult) return true;

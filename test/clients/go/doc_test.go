@@ -1,0 +1,2 @@
+// Package clients runs cloud.google.com/go/storage against the Tidemark emulator.
+package clients
