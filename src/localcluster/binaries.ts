@@ -155,7 +155,7 @@ function isComplete(dir: string): boolean {
   return BINARIES.every((name) => isExecutable(join(dir, name)));
 }
 
-function isExecutable(path: string): boolean {
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return statSync(path).isFile();
@@ -164,14 +164,14 @@ function isExecutable(path: string): boolean {
   }
 }
 
-function findOnPath(name: string): string | undefined {
+export function findOnPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (dir && isExecutable(join(dir, name))) return join(dir, name);
   }
   return undefined;
 }
 
-function goBinary(): string {
+export function goBinary(): string {
   if (process.env.GO) return process.env.GO;
   const onPath = findOnPath('go');
   if (onPath) return onPath;
@@ -265,7 +265,7 @@ function goBuild(go: string, cwd: string, args: string[], log: Log, signal?: Abo
 /**
  * A lock directory (mkdir is atomic) holding the owner's pid. A lock whose owner is gone is broken and taken over.
  */
-async function acquireLock(path: string, log: Log): Promise<() => Promise<void>> {
+export async function acquireLock(path: string, log: Log, label = 'envtest binaries'): Promise<() => Promise<void>> {
   let lastNotice = 0;
   for (;;) {
     try {
@@ -279,7 +279,7 @@ async function acquireLock(path: string, log: Log): Promise<() => Promise<void>>
     const pid = owner ? Number.parseInt(owner, 10) : Number.NaN;
     const sameHost = owner?.trim().split(' ')[1] === hostname();
     if (owner !== undefined && sameHost && Number.isInteger(pid) && !isAlive(pid)) {
-      log(`envtest binaries: removing stale build lock of pid ${pid}`);
+      log(`${label}: removing stale build lock of pid ${pid}`);
       await rm(path, { recursive: true, force: true });
       continue;
     }
@@ -293,7 +293,7 @@ async function acquireLock(path: string, log: Log): Promise<() => Promise<void>>
       }
     }
     if (Date.now() - lastNotice > 30_000) {
-      log(`envtest binaries: waiting for the build of another process (${owner?.trim() ?? 'starting'}) ...`);
+      log(`${label}: waiting for the build of another process (${owner?.trim() ?? 'starting'}) ...`);
       lastNotice = Date.now();
     }
     await new Promise((r) => setTimeout(r, 1000));

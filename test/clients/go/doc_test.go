@@ -1,2 +1,0 @@
-// Package clients runs cloud.google.com/go/storage against the Tidemark emulator.
-package clients
