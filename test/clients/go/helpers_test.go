@@ -104,15 +104,21 @@ func (e emulator) token(t *testing.T, principal string) string {
 	return out.AccessToken
 }
 
-var seq atomic.Int64
+var (
+	seq   atomic.Int64
+	runID = time.Now().UnixNano() % 1_000_000_000
+)
 
 // bucket creates a fresh bucket as the admin, with or without uniform bucket-level access.
 func (e emulator) bucket(t *testing.T, ubla bool) string {
 	t.Helper()
-	name := fmt.Sprintf("go-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), seq.Add(1))
-	if len(name) > 60 {
-		name = name[:60]
+	// Unique per run too (the process start time), so a second run against the same emulator finds no leftovers.
+	suffix := fmt.Sprintf("-%d-%d", runID, seq.Add(1))
+	name := "go-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	if len(name)+len(suffix) > 63 {
+		name = name[:63-len(suffix)]
 	}
+	name += suffix
 	name = strings.Trim(name, "-_")
 	attrs := &storage.BucketAttrs{UniformBucketLevelAccess: storage.UniformBucketLevelAccess{Enabled: ubla}}
 	if err := e.admin(t).Bucket(name).Create(ctx(t), e.project, attrs); err != nil {
