@@ -298,7 +298,7 @@ export function objectRoutes(ctx: CoreContext): CoreRoute[] {
     return res(dest);
   };
 
-  /** compose: create (+ delete when overwriting) on the destination, get on every source. */
+  /** compose: create (+ delete when overwriting) on the destination, get (+ delete with deleteSourceObjects) on every source. */
   const compose = (req: EmuRequest): EmuResponse => {
     const member = memberOf(req);
     const bucket = pathParam(req, 'bucket');
@@ -310,6 +310,10 @@ export function objectRoutes(ctx: CoreContext): CoreRoute[] {
     }
     if (sources.length > 32)
       throw new HttpError(400, 'The number of source components provided (over 32) exceeds the maximum.');
+    const deleteSources = body.deleteSourceObjects;
+    if (deleteSources !== undefined && typeof deleteSources !== 'boolean') {
+      throw new HttpError(400, 'Invalid value for deleteSourceObjects: expected a boolean.');
+    }
     const az = authz(ctx);
     const parts: StoredObject[] = [];
     for (const [i, s] of sources.entries()) {
@@ -318,6 +322,7 @@ export function objectRoutes(ctx: CoreContext): CoreRoute[] {
       }
       const src = s as { name: string; generation?: unknown; objectPreconditions?: unknown };
       az.require(member, 'storage.objects.get', { bucket, object: src.name });
+      if (deleteSources === true) az.require(member, 'storage.objects.delete', { bucket, object: src.name });
       const gen = int64Field(src.generation, `sourceObjects[${i}].generation`);
       const pre = src.objectPreconditions;
       if (pre !== undefined && (typeof pre !== 'object' || pre === null || Array.isArray(pre))) {
@@ -338,9 +343,18 @@ export function objectRoutes(ctx: CoreContext): CoreRoute[] {
     const meta =
       typeof destBody === 'object' && destBody !== null ? newObjectMeta(destBody as Record<string, unknown>) : {};
     const data = Buffer.concat(parts.map((p) => p.data));
+    if (deleteSources === true) {
+      const held = parts.map(underHold).find((e) => e !== undefined);
+      if (held) throw held;
+    }
     const dest = writeObject(ctx, member, bucket, dn, data, meta, readPreconditions(req.query), {
       composite: { componentCount },
     });
+    // deleteSourceObjects: the sources go once the composite is written (a source that is the destination stays).
+    if (deleteSources === true) {
+      const b = getBucket(ctx, bucket);
+      for (const p of new Set(parts.map((x) => x.name))) if (p !== dn) ctx.store.deleteObject(b, p);
+    }
     return res(dest);
   };
 

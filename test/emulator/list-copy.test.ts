@@ -257,4 +257,16 @@ describe('rewrite, copy, move, compose', () => {
     );
     expect(bad.status).toBe(412);
   });
+
+  it('compose with deleteSourceObjects removes the sources once the composite is written', async () => {
+    await put(['d1', 'd2']);
+    const done = await api.objects.compose({
+      destinationBucket: B,
+      destinationObject: 'd-all',
+      requestBody: { sourceObjects: [{ name: 'd1' }, { name: 'd2' }], deleteSourceObjects: true },
+    });
+    expect(done.data.componentCount).toBe(2);
+    const [files] = await gcs.bucket(B).getFiles({ prefix: 'd' });
+    expect(files.map((f) => f.name)).toEqual(['d-all']);
+  });
 });
