@@ -172,9 +172,21 @@ describe('planJob', () => {
     },
     {
       reason: 'the annotation resolves the conflict',
-      policies: [pol('prod'), pol('prod-2')],
-      facts: facts({ source: { labels: {}, annotations: { [POLICY_ANNOTATION]: 'prod-2' }, spec: {} } }),
+      policies: [pol('prod'), pol('prod-2', { storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints/prod-2' } })],
+      facts: facts({
+        source: {
+          labels: { 'tidemark.dev/checkpoint': 'true' },
+          annotations: { [POLICY_ANNOTATION]: 'prod-2' },
+          spec: {},
+        },
+      }),
       want: { kind: 'Provision', via: 'Annotation' },
+    },
+    {
+      reason: 'the annotation cannot opt in a job the jobSelector does not select (issue 8 item 6)',
+      policies: [pol('prod')],
+      facts: facts({ source: { labels: {}, annotations: { [POLICY_ANNOTATION]: 'prod' }, spec: {} } }),
+      want: { kind: 'Blocked', reason: 'AnnotatedPolicyDoesNotSelect', policy: 'prod' },
     },
     {
       reason: 'the selected policy is invalid',
