@@ -187,12 +187,15 @@ export function startManager(opts: ManagerOptions): RunningManager {
     const set = view.policySet();
     for (const p of inf.policies.list()) {
       const resolved = set.get(p.metadata.name ?? '');
-      if (!resolved?.ok) continue;
+      // A shadowed policy (its root overlaps an older one's) acts on nothing, the scan included.
+      if (!resolved?.ok || set.shadowedBy(resolved.policy.name) !== undefined) continue;
+      const { name, bucket } = resolved.policy;
       try {
         const res = await scanPolicyRoot(
           opts.gcs.storage,
           resolved.policy,
-          (ns, name) => inf.checkpoints.get(name, ns) !== undefined,
+          (ns, job) => inf.checkpoints.get(job, ns) !== undefined,
+          { rootOwnerOf: (prefix) => set.rootOwnerOf(name, bucket, prefix) },
         );
         for (const c of res.candidates) {
           orphans.set(`${c.namespace}/${c.name}`, c.candidate);

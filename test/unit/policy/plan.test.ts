@@ -81,6 +81,8 @@ describe('resolvePolicy', () => {
   }
 });
 
+const T1 = '2026-01-01T00:00:00Z';
+const T2 = '2026-01-02T00:00:00Z';
 const ingest: LogicalJob = { kind: 'SparkApplication', namespace: 'team-a', name: 'ingest' };
 
 function facts(over: Partial<JobFacts> = {}): JobFacts {
@@ -155,6 +157,43 @@ describe('planJob', () => {
     );
     expect(plan).toMatchObject({ kind: 'Provision', members: [], problem: { reason: 'ServiceAccountNotAllowed' } });
     expect(plan.kind === 'Provision' && plan.checkpoint.spec.members).toEqual([]);
+  });
+
+  describe('overlapping roots (issue 8 item 3)', () => {
+    const at = (p: CheckpointPolicy, creationTimestamp: string): CheckpointPolicy => ({
+      ...p,
+      metadata: { ...p.metadata, creationTimestamp: new Date(creationTimestamp) },
+    });
+    const devOnly = { namespaceSelector: { matchLabels: { env: 'dev' } } };
+
+    it('a job selected by the later of two overlapping policies is Blocked with RootOverlap, naming the other', () => {
+      const older = at(pol('older', { ...devOnly, storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints' } }), T1);
+      const later = at(pol('prod'), T2); // checkpoints/prod, nested in checkpoints
+      const plan = planJob(new PolicySet([later, older]), facts());
+      expect(plan).toMatchObject({ kind: 'Blocked', reason: 'RootOverlap', policy: 'prod' });
+      expect(plan.kind === 'Blocked' && plan.message).toContain('"older"');
+    });
+
+    it('the earlier policy provisions nothing under the later policy’s deeper root (job team-a/* vs root …/team-a)', () => {
+      const outer = at(pol('prod', { storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints' } }), T1);
+      const inner = at(
+        pol('inner', { ...devOnly, storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints/team-a' } }),
+        T2,
+      );
+      const plan = planJob(new PolicySet([outer, inner]), facts());
+      expect(plan).toMatchObject({ kind: 'Blocked', reason: 'RootOverlap', policy: 'prod' });
+      expect(plan.kind === 'Blocked' && plan.message).toContain('"inner"');
+      // Another namespace of the same policy is not affected.
+      const other = planJob(new PolicySet([outer, inner]), facts({ job: { ...ingest, namespace: 'team-c' } }));
+      expect(other).toMatchObject({ kind: 'Provision' });
+    });
+
+    it('the earlier (inner) policy keeps provisioning', () => {
+      const inner = at(pol('prod', { storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints/x' } }), T1);
+      const outer = at(pol('outer', { ...devOnly, storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints' } }), T2);
+      expect(planJob(new PolicySet([outer, inner]), facts())).toMatchObject({ kind: 'Provision' });
+      expect(new PolicySet([outer, inner]).shadowedBy('outer')).toBe('prod');
+    });
   });
 
   const cases: { reason: string; policies: CheckpointPolicy[]; facts: JobFacts; want: Partial<JobPlan> }[] = [
