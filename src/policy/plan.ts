@@ -14,7 +14,12 @@
 import { type IamCondition, jobCondition } from '../access/condition.js';
 import { Labels as ApiLabels, type CheckpointPolicy, type CheckpointSpec, Reasons } from '../api/index.js';
 import { type EffectivePolicy, type EffectivePolicyResult, resolvePolicy } from './effective.js';
-import { type IdentityReason, resolveJobIdentities, type ServiceAccountLike } from './identity.js';
+import {
+  IDENTITY_SOURCES_DISAGREE,
+  type IdentityReason,
+  resolveJobIdentities,
+  type ServiceAccountLike,
+} from './identity.js';
 import type { JobSource, LogicalJob } from './job.js';
 import { type BindDecision, decideBinding, type ExistingCheckpoint, jobLocation } from './naming.js';
 import { foreignRootMessage, overlappingPolicies, ROOT_OVERLAP, rootOwnerOf, shadowedMessage } from './overlap.js';
@@ -54,6 +59,8 @@ export type JobPlan =
       /** BucketCondition mode: the binding's condition. */
       condition?: IamCondition | undefined;
       problem?: { reason: IdentityReason; message: string } | undefined;
+      /** The job's service-account sources disagree (reason IdentitySourcesDisagree): said on the Checkpoint. */
+      identityWarning?: { reason: string; message: string } | undefined;
     };
 
 /** Every CheckpointPolicy, selected among and resolved once, with their root overlaps (overlap.ts). */
@@ -215,5 +222,7 @@ export function planJob(policies: PolicySet, facts: JobFacts): JobPlan {
     members,
     condition: policy.mode === 'BucketCondition' ? jobCondition(location.bucket, location.prefix, job) : undefined,
     problem: ids.ok ? undefined : { reason: ids.reason, message: ids.message },
+    identityWarning:
+      ids.ok && ids.disagreement ? { reason: IDENTITY_SOURCES_DISAGREE, message: ids.disagreement } : undefined,
   };
 }

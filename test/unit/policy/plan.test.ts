@@ -159,6 +159,34 @@ describe('planJob', () => {
     expect(plan.kind === 'Provision' && plan.checkpoint.spec.members).toEqual([]);
   });
 
+  it('says when the job’s service-account sources disagree, and grants the account the driver runs as', () => {
+    const plan = planJob(
+      new PolicySet([pol('prod')]),
+      facts({
+        source: {
+          labels: { 'tidemark.dev/checkpoint': 'true' },
+          annotations: {},
+          spec: { driver: { template: { spec: { serviceAccountName: 'from-template' } } } },
+        },
+      }),
+    );
+    expect(plan).toMatchObject({ kind: 'Provision', identityWarning: undefined });
+    const both = planJob(
+      new PolicySet([pol('prod')]),
+      facts({
+        source: {
+          labels: { 'tidemark.dev/checkpoint': 'true' },
+          annotations: {},
+          spec: {
+            driver: { serviceAccount: 'spark', template: { spec: { serviceAccountName: 'from-template' } } },
+          },
+        },
+      }),
+    );
+    expect(both).toMatchObject({ kind: 'Provision', identityWarning: { reason: 'IdentitySourcesDisagree' } });
+    expect(both.kind === 'Provision' && both.members.every((m) => m.endsWith('/sa/spark'))).toBe(true);
+  });
+
   describe('overlapping roots (issue 8 item 3)', () => {
     const at = (p: CheckpointPolicy, creationTimestamp: string): CheckpointPolicy => ({
       ...p,
