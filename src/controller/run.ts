@@ -15,6 +15,7 @@ import { defaultIdentity, LeaderElector } from '../kube/leader.js';
 import type { Logger } from '../kube/log.js';
 import { Resources } from '../kube/resources.js';
 import { type KubeObject, KubeRest } from '../kube/rest.js';
+import { watchRequiredCrds } from './crd-check.js';
 import { type Informers, type RunningManager, startManager } from './manager.js';
 
 export interface ControllerConfig {
@@ -75,6 +76,9 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     readiness: all.map(informerSynced),
   });
   logger.info({ url: health.url }, 'health and metrics server listening');
+  // Missing CRDs (e.g. no Spark Operator) are named in the log and in /readyz instead of a silent backoff.
+  const crds = watchRequiredCrds({ rest, resources: Object.values(Resources), logger });
+  health.addReadiness(crds.check);
 
   for (const i of all) i.start();
   await Promise.all(all.map((i) => i.waitForSync()));
@@ -188,6 +192,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     await stopLeading();
     abort.abort();
     await electing;
+    crds.stop();
     await Promise.all(all.map((i) => i.stop()));
     await recorder.close();
     await health.close();
