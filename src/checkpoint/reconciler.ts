@@ -244,6 +244,9 @@ export class CheckpointReconciler {
       job: { namespace: live.job.namespace, name: live.job.name },
     };
     const { observed, added, problem } = await this.converge(cp, plan.policy.mode, req, plan.problem, { fresh });
+    // i8-policy hook (issue 8 item 10): the job's service-account sources disagree; say so on the Checkpoint.
+    if (plan.identityWarning)
+      events.event(checkpointRef(cp), 'Warning', plan.identityWarning.reason, plan.identityWarning.message);
     return this.writeStatus(
       cp,
       {

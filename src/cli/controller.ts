@@ -1,7 +1,6 @@
 // `tidemark controller`: runs the controller in the foreground (in a cluster: in-cluster config; locally: a
 // kubeconfig) until SIGINT/SIGTERM, then finishes in-flight reconciles, releases its lease and exits 0.
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { startController } from '../controller/run.js';
 import { createLogger } from '../kube/log.js';
 import { parseDuration } from '../policy/duration.js';
 
@@ -74,6 +73,9 @@ $TIDEMARK_GCS_ACCESS_TOKEN.`,
     )
     .action(async (o) => {
       const logger = createLogger({ level: o.logLevel, base: { component: 'controller' } });
+      // Loaded only when the command runs: `tidemark --help` and argument errors answer without loading the
+      // Kubernetes and Google clients.
+      const { startController } = await import('../controller/run.js');
       const running = await startController({
         kubeconfig: o.kubeconfig,
         gcs: { endpoint: o.gcsEndpoint, accessToken: process.env.TIDEMARK_GCS_ACCESS_TOKEN || undefined },

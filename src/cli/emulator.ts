@@ -70,7 +70,6 @@ export function register(program: Command): void {
       integer(0, 1_000_000),
     )
     .option('--log-level <level>', 'log level on stderr (fatal, error, warn, info, debug, trace, silent)', 'info')
-    .showHelpAfterError(false)
     .action(async (o: RunEmulatorOptions) => {
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel ?? 'info')) {
         throw new Error(`--log-level: unknown level '${o.logLevel}'`);

@@ -24,7 +24,8 @@ import { PolicyStatusReconciler } from './policy-status.js';
 export interface CacheInformer<T> {
   get(name: string, namespace?: string): T | undefined;
   list(namespace?: string): T[];
-  onChange(handler: (obj: T, old?: T) => void): void;
+  /** Registers a handler; returns how to remove it (the manager removes its handlers when it stops). */
+  onChange(handler: (obj: T, old?: T) => void): (() => void) | undefined;
 }
 
 export interface Informers {
@@ -130,26 +131,32 @@ export function startManager(opts: ManagerOptions): RunningManager {
     for (const p of inf.policies.list()) enqueuePolicy(p.metadata.name);
   };
 
-  inf.sparkApplications.onChange((a) => enqueueApp(a));
-  inf.scheduledSparkApplications.onChange((s) => enqueueJob(s.metadata.namespace, s.metadata.name));
-  inf.checkpoints.onChange((c, old) => {
+  const unsubscribe: ((() => void) | undefined)[] = [];
+  unsubscribe.push(inf.sparkApplications.onChange((a) => enqueueApp(a)));
+  unsubscribe.push(inf.scheduledSparkApplications.onChange((s) => enqueueJob(s.metadata.namespace, s.metadata.name)));
+  const onCheckpoint = inf.checkpoints.onChange((c, old) => {
     // A status-only change is this controller's own write: the job needs no second look (saves a GCS read per
     // status write); the policy's counts may have changed, though.
     if (!old || !statusOnlyChange(old, c)) enqueueJob(c.metadata.namespace, c.metadata.name);
     enqueuePolicy(c.spec?.policyName);
     if (old && old.spec?.policyName !== c.spec?.policyName) enqueuePolicy(old.spec?.policyName);
   });
-  inf.policies.onChange((p) => {
-    policySet = undefined;
-    enqueueAll();
-    enqueuePolicy(p.metadata.name);
-  });
-  inf.namespaces.onChange((n, old) => {
-    if (!old || JSON.stringify(old.metadata.labels ?? {}) !== JSON.stringify(n.metadata.labels ?? {})) {
-      enqueueNamespace(n.metadata.name);
-    }
-  });
-  inf.serviceAccounts.onChange((sa) => enqueueNamespace(sa.metadata.namespace));
+  unsubscribe.push(onCheckpoint);
+  unsubscribe.push(
+    inf.policies.onChange((p) => {
+      policySet = undefined;
+      enqueueAll();
+      enqueuePolicy(p.metadata.name);
+    }),
+  );
+  unsubscribe.push(
+    inf.namespaces.onChange((n, old) => {
+      if (!old || JSON.stringify(old.metadata.labels ?? {}) !== JSON.stringify(n.metadata.labels ?? {})) {
+        enqueueNamespace(n.metadata.name);
+      }
+    }),
+  );
+  unsubscribe.push(inf.serviceAccounts.onChange((sa) => enqueueNamespace(sa.metadata.namespace)));
 
   const controller: RunningController = runController({
     name: 'checkpoint',
@@ -187,12 +194,15 @@ export function startManager(opts: ManagerOptions): RunningManager {
     const set = view.policySet();
     for (const p of inf.policies.list()) {
       const resolved = set.get(p.metadata.name ?? '');
-      if (!resolved?.ok) continue;
+      // A shadowed policy (its root overlaps an older one's) acts on nothing, the scan included.
+      if (!resolved?.ok || set.shadowedBy(resolved.policy.name) !== undefined) continue;
+      const { name, bucket } = resolved.policy;
       try {
         const res = await scanPolicyRoot(
           opts.gcs.storage,
           resolved.policy,
-          (ns, name) => inf.checkpoints.get(name, ns) !== undefined,
+          (ns, job) => inf.checkpoints.get(job, ns) !== undefined,
+          { rootOwnerOf: (prefix) => set.rootOwnerOf(name, bucket, prefix) },
         );
         for (const c of res.candidates) {
           orphans.set(`${c.namespace}/${c.name}`, c.candidate);
@@ -242,6 +252,7 @@ export function startManager(opts: ManagerOptions): RunningManager {
     async stop(stopOpts) {
       stopped = true;
       if (timer) clearTimeout(timer);
+      for (const off of unsubscribe) off?.();
       await controller.stop(stopOpts);
       await queue.shutdown({ drain: stopOpts?.drain ?? true });
     },

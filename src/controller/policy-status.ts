@@ -1,5 +1,6 @@
-// A CheckpointPolicy's status: Ready (the spec is valid beyond what the CRD can check, its root does not overlap
-// another policy's on the same bucket, and its bucket answers), the counts of Bound and Released Checkpoints, and
+// A CheckpointPolicy's status: Ready (the spec is valid beyond what the CRD can check, it is not shadowed by an
+// older policy whose root overlaps its own (policy/overlap.ts: then Ready=False, RootOverlap, naming the other),
+// and its bucket answers), the counts of Bound and Released Checkpoints, and
 // observedGeneration. Written through /status.
 import type { CheckpointPolicy, CheckpointPolicyStatus } from '../api/index.js';
 import { CheckpointPolicyResource, PolicyConditions, Reasons } from '../api/index.js';
@@ -8,7 +9,7 @@ import { type Gcs, httpStatus } from '../gcs/client.js';
 import { Resources } from '../kube/resources.js';
 import type { KubeObject, KubeRest } from '../kube/rest.js';
 import { jsonEqual, setCondition } from '../kube/status.js';
-import { findRootOverlaps } from '../policy/naming.js';
+import { ROOT_OVERLAP, shadowedMessage } from '../policy/overlap.js';
 
 export interface PolicyStatusDeps {
   rest: KubeRest;
@@ -101,26 +102,25 @@ export class PolicyStatusReconciler {
       return { ok: false, reason: Reasons.InvalidSpec, message: (resolved?.errors ?? ['unknown policy']).join('; ') };
     }
     const p = resolved.policy;
-    const roots = [];
-    for (const other of this.deps.view.policies()) {
-      const r = set.get(other.metadata.name ?? '');
-      if (r?.ok) roots.push({ name: r.policy.name, bucket: r.policy.bucket, rootPrefix: r.policy.rootPrefix });
-    }
-    const overlap = findRootOverlaps(roots).find((o) => o.a === name || o.b === name);
-    if (overlap) {
-      const other = overlap.a === name ? overlap.b : overlap.a;
+    const winner = set.shadowedBy(name);
+    if (winner !== undefined) {
       return {
         ok: false,
-        reason: 'RootOverlap',
-        message: `The root gs://${p.bucket}/${p.rootPrefix}/ is equal to or nested with CheckpointPolicy "${other}"'s root; each policy needs a root of its own.`,
+        reason: ROOT_OVERLAP,
+        message: shadowedMessage(policy, set.policy(winner) ?? { metadata: { name: winner } }),
       };
     }
     const bucket = await this.checkBucket(p.bucket);
     if (!bucket.ok) return bucket;
+    // Policies with deeper roots inside this one keep their territory: say so, the jobs concerned are Blocked.
+    const nested = set.policies
+      .filter((o) => o.spec?.storage?.bucket === p.bucket && o.spec.storage.rootPrefix?.startsWith(`${p.rootPrefix}/`))
+      .map((o) => `"${o.metadata.name ?? ''}"`)
+      .sort();
     return {
       ok: true,
       reason: Reasons.PolicyReady,
-      message: `Provisioning checkpoints under gs://${p.bucket}/${p.rootPrefix}/ with ${p.mode} access.`,
+      message: `Provisioning checkpoints under gs://${p.bucket}/${p.rootPrefix}/ with ${p.mode} access.${nested.length > 0 ? ` Nothing under the roots of CheckpointPolicies ${nested.join(', ')}.` : ''}`,
     };
   }
 

@@ -15,6 +15,8 @@ import { defaultIdentity, LeaderElector } from '../kube/leader.js';
 import type { Logger } from '../kube/log.js';
 import { Resources } from '../kube/resources.js';
 import { type KubeObject, KubeRest } from '../kube/rest.js';
+import { watchRequiredCrds } from './crd-check.js';
+import { fencedRest } from './fence.js';
 import { type Informers, type RunningManager, startManager } from './manager.js';
 
 export interface ControllerConfig {
@@ -41,6 +43,8 @@ export interface RunningControllerProcess {
   isLeader(): boolean;
   /** Enqueues everything and scans for orphans now (only while leading). */
   resyncNow(): Promise<void>;
+  /** Resolves when the last leadership term that ended has stopped all its work. */
+  idle(): Promise<void>;
   /** Graceful: stops taking work, finishes in-flight reconciles, releases the lease. */
   stop(): Promise<void>;
 }
@@ -75,20 +79,13 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     readiness: all.map(informerSynced),
   });
   logger.info({ url: health.url }, 'health and metrics server listening');
+  // Missing CRDs (e.g. no Spark Operator) are named in the log and in /readyz instead of a silent backoff.
+  const crds = watchRequiredCrds({ rest, resources: Object.values(Resources), logger });
+  health.addReadiness(crds.check);
 
   for (const i of all) i.start();
   await Promise.all(all.map((i) => i.waitForSync()));
   logger.info('caches synced');
-
-  const recorder = new EventRecorder({ rest, reportingInstance: identity, logger, registry });
-  const events: EventSink = {
-    event(regarding, type, reason, message) {
-      recorder.record(
-        { ...regarding, namespace: regarding.namespace ?? undefined } as Parameters<EventRecorder['record']>[0],
-        { type, reason, action: 'Reconcile', note: message },
-      );
-    },
-  };
 
   const gcsRequests = new Counter({
     name: 'tidemark_gcs_requests_total',
@@ -102,30 +99,49 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     labelNames: ['method'],
     registers: [registry],
   });
-  const gcs = createGcs({
+  const gcsOptions = {
     ...cfg.gcs,
-    onCall: (method, code, ms) => {
+    onCall: (method: string, code: number, ms: number) => {
       gcsRequests.inc({ method, code: String(code) });
       gcsLatency.observe({ method }, ms / 1000);
     },
-  });
-  const backends = new Map<AccessMode, AccessBackend>();
-  const backend = (mode: AccessMode): AccessBackend => {
-    let b = backends.get(mode);
-    if (!b) {
-      b =
-        mode === 'ManagedFolder'
-          ? new ManagedFolderBackend({ gcs })
-          : new BucketConditionBackend({ gcs, minWriteIntervalMs: cfg.bucketWriteIntervalMs });
-      backends.set(mode, b);
-    }
-    return b;
   };
 
-  let manager: RunningManager | undefined;
-  const startLeading = () => {
-    manager = startManager({
-      rest,
+  // One leadership term: everything it acts through (Kubernetes client, GCS client, access backends, event
+  // recorder) is fenced by the term's signal, so the moment leadership is lost nothing it started can write
+  // (src/controller/fence.ts, issue 8 item 8). The informers are shared (they only read; a standby stays warm).
+  let term: { abort: AbortController; manager: RunningManager; recorder: EventRecorder } | undefined;
+  let stopping: Promise<void> = Promise.resolve();
+  const startLeading = (parent?: AbortSignal) => {
+    const abortTerm = new AbortController();
+    parent?.addEventListener('abort', () => abortTerm.abort(new Error('leadership lost')), { once: true });
+    const signal = abortTerm.signal;
+    const termRest = fencedRest(rest, signal);
+    const gcs = createGcs({ ...gcsOptions, signal });
+    const backends = new Map<AccessMode, AccessBackend>();
+    const backend = (mode: AccessMode): AccessBackend => {
+      let b = backends.get(mode);
+      if (!b) {
+        b =
+          mode === 'ManagedFolder'
+            ? new ManagedFolderBackend({ gcs })
+            : new BucketConditionBackend({ gcs, minWriteIntervalMs: cfg.bucketWriteIntervalMs });
+        backends.set(mode, b);
+      }
+      return b;
+    };
+    const recorder = new EventRecorder({ rest: termRest, reportingInstance: identity, logger, registry });
+    const events: EventSink = {
+      event(regarding, type, reason, message) {
+        if (signal.aborted) return;
+        recorder.record(
+          { ...regarding, namespace: regarding.namespace ?? undefined } as Parameters<EventRecorder['record']>[0],
+          { type, reason, action: 'Reconcile', note: message },
+        );
+      },
+    };
+    const manager = startManager({
+      rest: termRest,
       informers: inf as unknown as Informers,
       gcs,
       backend,
@@ -135,11 +151,24 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       concurrency: cfg.concurrency,
       resyncMs: cfg.resyncMs,
     });
+    term = { abort: abortTerm, manager, recorder };
   };
-  const stopLeading = async () => {
-    const m = manager;
-    manager = undefined;
-    await m?.stop({ drain: true });
+  /**
+   * Ends the term. `drain` (SIGTERM): in-flight reconciles finish, events are flushed. Without (leadership lost,
+   * the term's signal already aborted): every request of the term was aborted and is refused from now on; this
+   * resolves when its reconciles have returned (they fail fast), so a new term never overlaps the old one.
+   */
+  const stopLeading = (opts: { drain: boolean }): Promise<void> => {
+    const t = term;
+    term = undefined;
+    if (!t) return stopping;
+    if (!opts.drain) t.abort.abort(new Error('leadership lost'));
+    stopping = t.manager.stop({ drain: opts.drain }).then(async () => {
+      if (opts.drain) await t.recorder.close();
+      t.abort.abort(new Error('term ended'));
+      if (!opts.drain) await t.recorder.close().catch(() => undefined);
+    });
+    return stopping;
   };
 
   const abort = new AbortController();
@@ -154,10 +183,14 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       releaseOnCancel: true,
       logger,
       registry,
-      onStartedLeading: (signal) => {
+      onStartedLeading: async (signal) => {
         logger.info({ identity }, 'started leading');
-        startLeading();
-        signal.addEventListener('abort', () => void stopLeading());
+        startLeading(signal);
+        // The elector awaits this before it stands again: the term is over only when all its work has stopped.
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        const cancelled = term !== undefined;
+        await stopLeading({ drain: false });
+        if (cancelled) logger.warn({ identity }, 'leadership ended: in-flight work cancelled, all acting stopped');
       },
       onStoppedLeading: () => logger.info({ identity }, 'stopped leading'),
       onNewLeader: (id) => logger.info({ leader: id }, 'leader observed'),
@@ -175,8 +208,9 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     identity,
     isLeader: () => (elector ? elector.isLeader() : true),
     resyncNow: async () => {
-      await manager?.resyncNow();
+      await term?.manager.resyncNow();
     },
+    idle: () => stopping,
     stop() {
       stopped ??= stopAll();
       return stopped;
@@ -185,11 +219,12 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
 
   async function stopAll(): Promise<void> {
     logger.info('stopping: finishing in-flight reconciles');
-    await stopLeading();
+    await stopLeading({ drain: true });
     abort.abort();
     await electing;
+    await stopping;
+    crds.stop();
     await Promise.all(all.map((i) => i.stop()));
-    await recorder.close();
     await health.close();
     rest.close();
     logger.info('stopped');

@@ -19,6 +19,8 @@ export interface GcsClientOptions {
   accessToken?: string | undefined;
   /** Called after every call made through `gcsCall` (the access backends use it for all of theirs). */
   onCall?: GcsCallHook | undefined;
+  /** Aborts every call of this client, in flight or later (the controller's leadership term; issue 8 item 8). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface Gcs {
@@ -39,7 +41,12 @@ export function createGcs(opts: GcsClientOptions): Gcs {
   } else {
     auth = new google.auth.GoogleAuth({ scopes: [STORAGE_SCOPE] });
   }
-  const storage = google.storage({ version: 'v1', auth, ...(rootUrl ? { rootUrl } : {}) });
+  const storage = google.storage({
+    version: 'v1',
+    auth,
+    ...(rootUrl ? { rootUrl } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
   return { storage, rootUrl, onCall: opts.onCall };
 }
 

@@ -176,6 +176,12 @@ export class LeaderElector {
         lastRenew = this.now();
         continue;
       }
+      // Another candidate holds the lease now (we read it): it is lost, and waiting out the renew deadline would
+      // only let two leaders act at once. client-go keeps retrying until the deadline; we step down at once.
+      if (this.lastLeader !== '' && this.lastLeader !== this.identity) {
+        this.logger.error({ leader: this.lastLeader }, 'the lease is held by another candidate; stepping down now');
+        return;
+      }
       if (this.now() - lastRenew >= this.o.renewDeadlineMs) {
         this.logger.error(
           { renewDeadlineMs: this.o.renewDeadlineMs },

@@ -1,8 +1,21 @@
 // Which IAM members a job's grant goes to.
 //
-// The job's Kubernetes service accounts (KSAs): driver = spec.driver.serviceAccount, else `default`; executor =
-// spec.executor.serviceAccount, else the driver's (a scheduled job's spec is its ScheduledSparkApplication's
-// spec.template). Executors write state-store files, so both get access.
+// The job's Kubernetes service accounts (KSAs) are the ones its pods run as, resolved the way the Spark Operator
+// v2.5.2 and Spark (<= 4.3) do (a scheduled job's spec is its ScheduledSparkApplication's spec.template):
+// - The operator turns spec.driver.serviceAccount into `--conf spark.kubernetes.authenticate.driver.serviceAccountName`
+//   (and spec.executor.serviceAccount into the `.executor.` key) AFTER the sparkConf entries; spark-submit keeps the
+//   last --conf, so spec.*.serviceAccount beats the sparkConf key. The operator's webhook never sets the account.
+// - Driver pod: Spark sets the driver conf over whatever the pod template says (only when the conf is set);
+//   otherwise the driver template's spec.serviceAccountName (or the deprecated spec.serviceAccount); else `default`.
+//   Driver: spec.driver.serviceAccount > sparkConf driver key > driver template > default.
+// - Executor pods: when the executor template sets the deprecated spec.serviceAccount, it is kept; otherwise Spark
+//   sets the executor conf, else the DRIVER CONF (not the driver template), when either is set; otherwise the
+//   template's spec.serviceAccountName; else `default`. (Spark 4.4 is to keep a template's serviceAccountName too.)
+//   Executor: template serviceAccount > spec.executor.serviceAccount > sparkConf executor key > the driver conf >
+//   template serviceAccountName > default.
+// When two sources name different accounts for one role, `disagreement` says so (the controller reports it on the
+// Checkpoint as IdentitySourcesDisagree); the grant still goes where the pods will run.
+// Executors write state-store files, so both get access.
 // - identity KubernetesServiceAccount: each KSA's Workload Identity Federation principal
 //   `principal://iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/POOL/subject/ns/NS/sa/KSA`.
 //   The KSA need not exist yet (GitOps may create it after the job); the principal names it regardless.
@@ -56,17 +69,91 @@ export interface ResolvedIdentity {
 }
 
 export type IdentityResult =
-  | { ok: true; members: string[]; driver: string; executor: string; identities: ResolvedIdentity[] }
+  | {
+      ok: true;
+      members: string[];
+      driver: string;
+      executor: string;
+      identities: ResolvedIdentity[];
+      /** Sources of the service accounts disagree (see resolveServiceAccounts). */
+      disagreement?: string | undefined;
+    }
   | { ok: false; reason: IdentityReason; message: string; problems: IdentityProblem[] };
+
+export const DRIVER_SA_CONF = 'spark.kubernetes.authenticate.driver.serviceAccountName';
+export const EXECUTOR_SA_CONF = 'spark.kubernetes.authenticate.executor.serviceAccountName';
+export const IDENTITY_SOURCES_DISAGREE = 'IdentitySourcesDisagree';
+
+/** A KSA name and the field it came from ('default' when none names one). */
+export interface AccountChoice {
+  name: string;
+  source: string;
+}
+
+export interface ServiceAccounts {
+  driver: AccountChoice;
+  executor: AccountChoice;
+  /** Set when sources name different accounts for one role: a sentence naming them. */
+  disagreement?: string | undefined;
+}
+
+/** The driver's and executors' KSAs as the pods will run (not validated), with where each came from. */
+export function resolveServiceAccounts(spec: SparkApplicationSpecLike | null | undefined): ServiceAccounts {
+  const conf = spec?.sparkConf ?? {};
+  const pick = (name: string | null | undefined, source: string): AccountChoice | undefined => {
+    const n = nonEmpty(name);
+    return n === undefined ? undefined : { name: n, source };
+  };
+  const confKey = (key: string) => pick(Object.hasOwn(conf, key) ? conf[key] : undefined, `sparkConf["${key}"]`);
+  const tpl = (role: 'driver' | 'executor', field: 'serviceAccountName' | 'serviceAccount') =>
+    pick(spec?.[role]?.template?.spec?.[field], `spec.${role}.template.spec.${field}`);
+  const dflt: AccountChoice = { name: 'default', source: 'default' };
+
+  const driverConf = pick(spec?.driver?.serviceAccount, 'spec.driver.serviceAccount') ?? confKey(DRIVER_SA_CONF);
+  const driverSources = [
+    pick(spec?.driver?.serviceAccount, 'spec.driver.serviceAccount'),
+    confKey(DRIVER_SA_CONF),
+    tpl('driver', 'serviceAccountName'),
+    tpl('driver', 'serviceAccount'),
+  ];
+  const driver = driverConf ?? tpl('driver', 'serviceAccountName') ?? tpl('driver', 'serviceAccount') ?? dflt;
+
+  const executorConf =
+    pick(spec?.executor?.serviceAccount, 'spec.executor.serviceAccount') ?? confKey(EXECUTOR_SA_CONF);
+  const executorSources = [
+    tpl('executor', 'serviceAccount'),
+    pick(spec?.executor?.serviceAccount, 'spec.executor.serviceAccount'),
+    confKey(EXECUTOR_SA_CONF),
+    tpl('executor', 'serviceAccountName'),
+  ];
+  const executor =
+    tpl('executor', 'serviceAccount') ?? executorConf ?? driverConf ?? tpl('executor', 'serviceAccountName') ?? dflt;
+
+  const conflicts = (role: string, chosen: AccountChoice, sources: (AccountChoice | undefined)[]) => {
+    const others = sources.filter((c): c is AccountChoice => c !== undefined && c.name !== chosen.name);
+    if (others.length === 0) return undefined;
+    return `the ${role} runs as "${chosen.name}" (${chosen.source}), not ${others.map((o) => `"${o.name}" (${o.source})`).join(', ')}`;
+  };
+  const parts = [conflicts('driver', driver, driverSources), conflicts('executors', executor, executorSources)].filter(
+    (p): p is string => p !== undefined,
+  );
+  return {
+    driver,
+    executor,
+    disagreement:
+      parts.length > 0
+        ? `The job names different service accounts: ${parts.join('; ')}. Access is granted to the accounts the pods run as (Spark Operator and Spark precedence); remove the others to silence this.`
+        : undefined,
+  };
+}
 
 /** The driver's and executors' KSA names (not validated). */
 export function jobServiceAccounts(spec: SparkApplicationSpecLike | null | undefined): {
   driver: string;
   executor: string;
 } {
-  const driver = nonEmpty(spec?.driver?.serviceAccount) ?? 'default';
-  const executor = nonEmpty(spec?.executor?.serviceAccount) ?? driver;
-  return { driver, executor };
+  const r = resolveServiceAccounts(spec);
+  return { driver: r.driver.name, executor: r.executor.name };
 }
 
 function nonEmpty(s: string | null | undefined): string | undefined {
@@ -177,7 +264,9 @@ export interface IdentityInput {
 /** The IAM members that should hold the job's grant, or why there are none. */
 export function resolveJobIdentities(input: IdentityInput): IdentityResult {
   const { namespace, access } = input;
-  const { driver, executor } = jobServiceAccounts(input.spec);
+  const accounts = resolveServiceAccounts(input.spec);
+  const driver = accounts.driver.name;
+  const executor = accounts.executor.name;
   const nsErr = dns1123LabelError(namespace);
   if (nsErr) return fail([{ reason: 'InvalidServiceAccountName', message: `namespace "${namespace}" ${nsErr}` }]);
 
@@ -264,7 +353,7 @@ export function resolveJobIdentities(input: IdentityInput): IdentityResult {
     ]);
   }
   const members = [...new Set(identities.map((i) => i.member))].sort(cmp);
-  return { ok: true, members, driver, executor, identities };
+  return { ok: true, members, driver, executor, identities, disagreement: accounts.disagreement };
 }
 
 function fail(problems: IdentityProblem[]): IdentityResult {

@@ -42,11 +42,19 @@ export interface ObjectMetaLike {
 
 export interface SparkPodSpecLike {
   serviceAccount?: string | null | undefined;
+  /** Spark Operator v2 pod template (a PodTemplateSpec; Spark >= 3.0). */
+  template?:
+    | {
+        spec?: { serviceAccountName?: string | null | undefined; serviceAccount?: string | null | undefined } | null;
+      }
+    | null
+    | undefined;
 }
 
 export interface SparkApplicationSpecLike {
   driver?: SparkPodSpecLike | null | undefined;
   executor?: SparkPodSpecLike | null | undefined;
+  sparkConf?: Readonly<Record<string, string>> | null | undefined;
 }
 
 export interface SparkApplicationLike {

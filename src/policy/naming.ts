@@ -134,35 +134,6 @@ export function findOrphanPrefixes(
   return { orphans, unrecognised };
 }
 
-export interface RootRef {
-  /** The policy's name. */
-  name: string;
-  bucket: string;
-  rootPrefix: string;
-}
-
-/**
- * Pairs of policies whose roots on one bucket are equal or nested (`a` and `a/b`). Nested roots let a job of one
- * policy see another policy's jobs (`a/b/x/` is namespace `b`, job `x` under `a`, and also a namespace under
- * `a/b`), and equal roots make each policy's orphan scan claim the other's prefixes; the controller should refuse
- * both. Sorted by (first name, second name), first < second.
- */
-export function findRootOverlaps(roots: readonly RootRef[]): { a: string; b: string; bucket: string }[] {
-  const sorted = [...roots].sort((x, y) => cmp(x.name, y.name));
-  const out: { a: string; b: string; bucket: string }[] = [];
-  for (let i = 0; i < sorted.length; i++) {
-    for (let j = i + 1; j < sorted.length; j++) {
-      const x = sorted[i] as RootRef;
-      const y = sorted[j] as RootRef;
-      if (x.bucket !== y.bucket) continue;
-      const rx = `${x.rootPrefix}/`;
-      const ry = `${y.rootPrefix}/`;
-      if (rx.startsWith(ry) || ry.startsWith(rx)) out.push({ a: x.name, b: y.name, bucket: x.bucket });
-    }
-  }
-  return out;
-}
-
 /** The parts of an existing Checkpoint that decide who may bind it. */
 export interface ExistingCheckpoint {
   jobRef: { kind: JobKind; name: string };

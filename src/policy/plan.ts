@@ -6,7 +6,7 @@
 //                release).
 //   Blocked    — a problem stops provisioning before there is a Checkpoint to speak on: a policy conflict, a bad
 //                annotation, an invalid policy, the name held by the other kind, a location change, a Checkpoint
-//                being deleted. The controller reports it (Event on the job; condition on an existing Checkpoint).
+//                being deleted, a root that overlaps another policy's (RootOverlap, see overlap.ts). The controller reports it (Event on the job; condition on an existing Checkpoint).
 //   Provision  — create or bind the Checkpoint. `problem` is set when the job's identities cannot be granted
 //                (e.g. ServiceAccountNotAllowed): the Checkpoint is still bound, with nothing granted and the
 //                problem as its AccessGranted/Ready reason.
@@ -14,9 +14,15 @@
 import { type IamCondition, jobCondition } from '../access/condition.js';
 import { Labels as ApiLabels, type CheckpointPolicy, type CheckpointSpec, Reasons } from '../api/index.js';
 import { type EffectivePolicy, type EffectivePolicyResult, resolvePolicy } from './effective.js';
-import { type IdentityReason, resolveJobIdentities, type ServiceAccountLike } from './identity.js';
+import {
+  IDENTITY_SOURCES_DISAGREE,
+  type IdentityReason,
+  resolveJobIdentities,
+  type ServiceAccountLike,
+} from './identity.js';
 import type { JobSource, LogicalJob } from './job.js';
 import { type BindDecision, decideBinding, type ExistingCheckpoint, jobLocation } from './naming.js';
+import { foreignRootMessage, overlappingPolicies, ROOT_OVERLAP, rootOwnerOf, shadowedMessage } from './overlap.js';
 import { PolicyIndex, type Selection, selectionMessage, selectionReason } from './select.js';
 import type { Labels } from './selector.js';
 
@@ -53,16 +59,39 @@ export type JobPlan =
       /** BucketCondition mode: the binding's condition. */
       condition?: IamCondition | undefined;
       problem?: { reason: IdentityReason; message: string } | undefined;
+      /** The job's service-account sources disagree (reason IdentitySourcesDisagree): said on the Checkpoint. */
+      identityWarning?: { reason: string; message: string } | undefined;
     };
 
-/** Every CheckpointPolicy, selected among and resolved once. */
+/** Every CheckpointPolicy, selected among and resolved once, with their root overlaps (overlap.ts). */
 export class PolicySet {
   readonly index: PolicyIndex<CheckpointPolicy>;
   private readonly resolved = new Map<string, EffectivePolicyResult>();
+  private readonly byName = new Map<string, CheckpointPolicy>();
+  private readonly shadowed: Map<string, string>;
 
-  constructor(policies: readonly CheckpointPolicy[]) {
+  constructor(readonly policies: readonly CheckpointPolicy[]) {
     this.index = new PolicyIndex(policies);
-    for (const p of policies) this.resolved.set(p.metadata.name ?? '', resolvePolicy(p));
+    for (const p of policies) {
+      this.resolved.set(p.metadata.name ?? '', resolvePolicy(p));
+      this.byName.set(p.metadata.name ?? '', p);
+    }
+    this.shadowed = overlappingPolicies(policies);
+  }
+
+  /** The policy by name, as stored. */
+  policy(name: string): CheckpointPolicy | undefined {
+    return this.byName.get(name);
+  }
+
+  /** The older policy whose root overlaps `name`'s, when `name` is shadowed (it provisions nothing). */
+  shadowedBy(name: string): string | undefined {
+    return this.shadowed.get(name);
+  }
+
+  /** Another policy whose deeper root claims `prefix` of policy `name` on `bucket` (see overlap.ts rootOwnerOf). */
+  rootOwnerOf(name: string, bucket: string, prefix: string): string | undefined {
+    return rootOwnerOf(this.policies, name, bucket, prefix);
   }
 
   /** The resolved policy by name (undefined when there is no such policy). */
@@ -102,6 +131,18 @@ export function planJob(policies: PolicySet, facts: JobFacts): JobPlan {
     };
   }
   const policy = resolved.policy;
+  const winner = policies.shadowedBy(policy.name);
+  if (winner !== undefined) {
+    return {
+      kind: 'Blocked',
+      reason: ROOT_OVERLAP,
+      message: shadowedMessage(
+        policies.policy(policy.name) as CheckpointPolicy,
+        policies.policy(winner) as CheckpointPolicy,
+      ),
+      policy: policy.name,
+    };
+  }
   const loc = jobLocation(policy, job);
   if (!loc.ok) {
     return {
@@ -112,6 +153,15 @@ export function planJob(policies: PolicySet, facts: JobFacts): JobPlan {
     };
   }
   const { location } = loc;
+  const owner = policies.rootOwnerOf(policy.name, location.bucket, location.prefix);
+  if (owner !== undefined) {
+    return {
+      kind: 'Blocked',
+      reason: ROOT_OVERLAP,
+      message: foreignRootMessage(policy.name, location.uri, policies.policy(owner) as CheckpointPolicy),
+      policy: policy.name,
+    };
+  }
   const bind = decideBinding(facts.existing, {
     job,
     policyName: policy.name,
@@ -172,5 +222,7 @@ export function planJob(policies: PolicySet, facts: JobFacts): JobPlan {
     members,
     condition: policy.mode === 'BucketCondition' ? jobCondition(location.bucket, location.prefix, job) : undefined,
     problem: ids.ok ? undefined : { reason: ids.reason, message: ids.message },
+    identityWarning:
+      ids.ok && ids.disagreement ? { reason: IDENTITY_SOURCES_DISAGREE, message: ids.disagreement } : undefined,
   };
 }

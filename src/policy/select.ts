@@ -3,12 +3,13 @@
 // Rules (design §1 "Exactly one policy may select a job"):
 // - A policy selects a job when its namespaceSelector matches the job namespace's labels AND its jobSelector
 //   matches the job's labels (for a scheduled run: the ScheduledSparkApplication's labels, see job.ts).
-// - The annotation `tidemark.dev/policy: NAME` on the job picks NAME, but only among policies whose
-//   namespaceSelector matches the job's namespace: the annotation opts a job in (the jobSelector need not match)
-//   and disambiguates, but it can never reach a policy whose namespaceSelector excludes the namespace — otherwise
-//   a team could aim its job at a bucket the platform admin reserved for other namespaces. The annotation is
-//   authoritative when present: if it names a missing, invalid or non-selecting policy, the job gets nothing (no
-//   fallback to the selectors), and the reason is reported.
+// - The annotation `tidemark.dev/policy: NAME` on the job picks NAME, but only among the policies that select the
+//   job anyway: NAME's namespaceSelector must match the job's namespace AND its jobSelector the job's labels. The
+//   annotation disambiguates; it never opts a job in. Both selectors are boundaries a platform admin relies on:
+//   the namespaceSelector keeps a team off buckets reserved for other namespaces, the jobSelector off policies
+//   meant for other jobs (issue 8 item 6). The annotation is authoritative when present: if it names a missing,
+//   invalid or non-selecting policy, the job gets nothing (no fallback to the selectors), and the reason is
+//   reported (AnnotatedPolicyDoesNotSelect says which selector refused).
 // - Without the annotation, exactly one matching policy selects the job; two or more is a Conflict (names
 //   sorted), nothing is guessed.
 // - A policy whose selectors are invalid selects nothing (its own status reports why); naming it in the
@@ -42,7 +43,7 @@ export type Selection<P extends PolicyCandidate = PolicyCandidate> =
   | { kind: 'None' }
   | { kind: 'Conflict'; policies: string[] }
   | { kind: 'AnnotatedPolicyMissing'; name: string }
-  | { kind: 'AnnotatedPolicyDoesNotSelect'; name: string }
+  | { kind: 'AnnotatedPolicyDoesNotSelect'; name: string; selector: 'namespaceSelector' | 'jobSelector' }
   | { kind: 'AnnotatedPolicyInvalid'; name: string; errors: string[] }
   | { kind: 'InvalidAnnotation'; value: string };
 
@@ -125,10 +126,15 @@ export class PolicyIndex<P extends PolicyCandidate = PolicyCandidate> {
     }
     const c = this.byName.get(value);
     if (c === undefined) return { kind: 'AnnotatedPolicyMissing', name: value };
-    if (c.namespace === undefined || c.errors.length > 0) {
+    if (c.namespace === undefined || c.job === undefined || c.errors.length > 0) {
       return { kind: 'AnnotatedPolicyInvalid', name: value, errors: c.errors };
     }
-    if (!c.namespace.matches(subject.namespaceLabels)) return { kind: 'AnnotatedPolicyDoesNotSelect', name: value };
+    if (!c.namespace.matches(subject.namespaceLabels)) {
+      return { kind: 'AnnotatedPolicyDoesNotSelect', name: value, selector: 'namespaceSelector' };
+    }
+    if (!c.job.matches(subject.labels)) {
+      return { kind: 'AnnotatedPolicyDoesNotSelect', name: value, selector: 'jobSelector' };
+    }
     return { kind: 'Selected', policy: c.policy, name: c.name, via: 'Annotation' };
   }
 }
@@ -175,7 +181,9 @@ export function selectionMessage(s: Selection, namespace: string): string {
     case 'AnnotatedPolicyMissing':
       return `The ${POLICY_ANNOTATION} annotation names CheckpointPolicy "${s.name}", which does not exist.`;
     case 'AnnotatedPolicyDoesNotSelect':
-      return `The ${POLICY_ANNOTATION} annotation names CheckpointPolicy "${s.name}", whose namespaceSelector does not select namespace "${namespace}"; a job can only choose among policies that cover its namespace.`;
+      return s.selector === 'namespaceSelector'
+        ? `The ${POLICY_ANNOTATION} annotation names CheckpointPolicy "${s.name}", whose namespaceSelector does not select namespace "${namespace}"; a job can only choose among policies that select it.`
+        : `The ${POLICY_ANNOTATION} annotation names CheckpointPolicy "${s.name}", whose jobSelector does not match this job's labels; a job can only choose among policies that select it (add the labels the jobSelector asks for).`;
     case 'AnnotatedPolicyInvalid':
       return `The ${POLICY_ANNOTATION} annotation names CheckpointPolicy "${s.name}", whose selectors are invalid: ${s.errors.join('; ')}.`;
     case 'InvalidAnnotation':

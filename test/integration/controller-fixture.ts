@@ -25,6 +25,8 @@ export interface Fixture {
   emu: RunningEmulator;
   bucket: string;
   controllerToken: string;
+  /** The leader-election Lease (namespace `default`) the fixture's controllers share. */
+  leaseName: string;
   startController(opts?: { identity?: string; leaderElection?: boolean }): Promise<RunningControllerProcess>;
   cleanup(): Promise<void>;
 }
@@ -40,6 +42,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
     emu,
     bucket,
     controllerToken,
+    leaseName,
     async startController(opts = {}) {
       const c = await startController({
         kubeconfig: inject('kubeconfig'),

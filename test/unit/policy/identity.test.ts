@@ -7,6 +7,7 @@ import {
   type IdentityResult,
   jobServiceAccounts,
   resolveJobIdentities,
+  resolveServiceAccounts,
   type ServiceAccountLike,
 } from '../../../src/policy/identity.js';
 import type { SparkApplicationSpecLike } from '../../../src/policy/job.js';
@@ -44,6 +45,125 @@ describe('jobServiceAccounts', () => {
     },
   ];
   for (const c of cases) it(c.reason, () => expect(jobServiceAccounts(c.spec)).toEqual(c.want));
+});
+
+describe('resolveServiceAccounts: the precedence of the Spark Operator v2.5.2 and Spark (issue 8 item 10)', () => {
+  const DRV = 'spark.kubernetes.authenticate.driver.serviceAccountName';
+  const EXE = 'spark.kubernetes.authenticate.executor.serviceAccountName';
+  const tpl = (spec: Record<string, string>) => ({ template: { spec } });
+  const cases: {
+    reason: string;
+    spec: SparkApplicationSpecLike;
+    driver: [string, string];
+    executor: [string, string];
+    disagree?: RegExp;
+  }[] = [
+    {
+      reason: 'spec.driver.serviceAccount alone: both roles (executors fall back to the driver conf)',
+      spec: { driver: { serviceAccount: 'a' } },
+      driver: ['a', 'spec.driver.serviceAccount'],
+      executor: ['a', 'spec.driver.serviceAccount'],
+    },
+    {
+      reason: 'sparkConf driver key alone',
+      spec: { sparkConf: { [DRV]: 'c' } },
+      driver: ['c', `sparkConf["${DRV}"]`],
+      executor: ['c', `sparkConf["${DRV}"]`],
+    },
+    {
+      reason:
+        'the driver pod template alone: the driver runs as it, executors as default (Spark falls back to the driver conf only)',
+      spec: { driver: tpl({ serviceAccountName: 't' }) },
+      driver: ['t', 'spec.driver.template.spec.serviceAccountName'],
+      executor: ['default', 'default'],
+    },
+    {
+      reason: 'the deprecated serviceAccount field of the driver template counts too',
+      spec: { driver: tpl({ serviceAccount: 't' }) },
+      driver: ['t', 'spec.driver.template.spec.serviceAccount'],
+      executor: ['default', 'default'],
+    },
+    {
+      reason:
+        'spec.driver.serviceAccount beats the sparkConf key (the operator passes it after sparkConf; the last --conf wins)',
+      spec: { driver: { serviceAccount: 'a' }, sparkConf: { [DRV]: 'c' } },
+      driver: ['a', 'spec.driver.serviceAccount'],
+      executor: ['a', 'spec.driver.serviceAccount'],
+      disagree: /driver.*"a".*"c"/,
+    },
+    {
+      reason: 'the sparkConf key beats the driver template (Spark overrides the template for the driver)',
+      spec: { driver: tpl({ serviceAccountName: 't' }), sparkConf: { [DRV]: 'c' } },
+      driver: ['c', `sparkConf["${DRV}"]`],
+      executor: ['c', `sparkConf["${DRV}"]`],
+      disagree: /"c".*"t"/,
+    },
+    {
+      reason: 'spec.executor.serviceAccount',
+      spec: { driver: { serviceAccount: 'a' }, executor: { serviceAccount: 'e' } },
+      driver: ['a', 'spec.driver.serviceAccount'],
+      executor: ['e', 'spec.executor.serviceAccount'],
+    },
+    {
+      reason: 'sparkConf executor key',
+      spec: { sparkConf: { [EXE]: 'x' } },
+      driver: ['default', 'default'],
+      executor: ['x', `sparkConf["${EXE}"]`],
+    },
+    {
+      reason: 'spec.executor.serviceAccount beats the sparkConf executor key',
+      spec: { executor: { serviceAccount: 'e' }, sparkConf: { [EXE]: 'x' } },
+      driver: ['default', 'default'],
+      executor: ['e', 'spec.executor.serviceAccount'],
+      disagree: /executor/,
+    },
+    {
+      reason: 'executor template serviceAccountName alone is kept',
+      spec: { executor: tpl({ serviceAccountName: 'et' }) },
+      driver: ['default', 'default'],
+      executor: ['et', 'spec.executor.template.spec.serviceAccountName'],
+    },
+    {
+      reason: 'executor template serviceAccountName is overwritten by a conf (Spark reads only the deprecated field)',
+      spec: { driver: { serviceAccount: 'a' }, executor: tpl({ serviceAccountName: 'et' }) },
+      driver: ['a', 'spec.driver.serviceAccount'],
+      executor: ['a', 'spec.driver.serviceAccount'],
+      disagree: /"et"/,
+    },
+    {
+      reason: 'executor template with the deprecated serviceAccount field wins over every conf',
+      spec: { executor: { serviceAccount: 'e', ...tpl({ serviceAccount: 'et' }) } },
+      driver: ['default', 'default'],
+      executor: ['et', 'spec.executor.template.spec.serviceAccount'],
+      disagree: /"e"/,
+    },
+    {
+      reason: 'sources that agree are no disagreement',
+      spec: { driver: { serviceAccount: 'a', ...tpl({ serviceAccountName: 'a' }) }, sparkConf: { [DRV]: 'a' } },
+      driver: ['a', 'spec.driver.serviceAccount'],
+      executor: ['a', 'spec.driver.serviceAccount'],
+    },
+  ];
+  for (const c of cases) {
+    it(c.reason, () => {
+      const r = resolveServiceAccounts(c.spec);
+      expect([r.driver.name, r.driver.source]).toEqual(c.driver);
+      expect([r.executor.name, r.executor.source]).toEqual(c.executor);
+      if (c.disagree) expect(r.disagreement).toMatch(c.disagree);
+      else expect(r.disagreement).toBeUndefined();
+    });
+  }
+
+  it('the grant goes to the identities the pods run as (driver template → that KSA)', () => {
+    const r = resolveJobIdentities({
+      namespace: 'team-a',
+      spec: { driver: tpl({ serviceAccountName: 'spark' }), sparkConf: { [DRV]: 'other' } },
+      access: { identity: 'KubernetesServiceAccount', workloadIdentity: WI },
+      serviceAccount: () => undefined,
+    });
+    expect(r.ok && r.members).toEqual([principal('team-a', 'other')]);
+    expect(r.ok && r.disagreement).toMatch(/IdentitySourcesDisagree|"other".*"spark"/);
+  });
 });
 
 function sas(list: Record<string, string | undefined>): (name: string) => ServiceAccountLike | undefined {

@@ -5,7 +5,6 @@ import {
   bucketNameError,
   decideBinding,
   type ExistingCheckpoint,
-  findRootOverlaps,
   type IncomingClaim,
   jobLocation,
   MAX_PREFIX_BYTES,
@@ -162,24 +161,6 @@ describe('parseJobPrefix', () => {
   for (const [r, p, want] of cases) {
     it(`${p} under ${r}`, () => expect(parseJobPrefix(r, p)).toEqual(want));
   }
-});
-
-describe('findRootOverlaps', () => {
-  it('finds equal and nested roots on one bucket only', () => {
-    expect(
-      findRootOverlaps([
-        { name: 'c', bucket: 'b1', rootPrefix: 'ckpt/prod' },
-        { name: 'a', bucket: 'b1', rootPrefix: 'ckpt' },
-        { name: 'b', bucket: 'b1', rootPrefix: 'ckpt-other' },
-        { name: 'd', bucket: 'b2', rootPrefix: 'ckpt' },
-        { name: 'e', bucket: 'b1', rootPrefix: 'ckpt' },
-      ]),
-    ).toEqual([
-      { a: 'a', b: 'c', bucket: 'b1' },
-      { a: 'a', b: 'e', bucket: 'b1' },
-      { a: 'c', b: 'e', bucket: 'b1' },
-    ]);
-  });
 });
 
 describe('decideBinding', () => {

@@ -81,6 +81,8 @@ describe('resolvePolicy', () => {
   }
 });
 
+const T1 = '2026-01-01T00:00:00Z';
+const T2 = '2026-01-02T00:00:00Z';
 const ingest: LogicalJob = { kind: 'SparkApplication', namespace: 'team-a', name: 'ingest' };
 
 function facts(over: Partial<JobFacts> = {}): JobFacts {
@@ -157,6 +159,71 @@ describe('planJob', () => {
     expect(plan.kind === 'Provision' && plan.checkpoint.spec.members).toEqual([]);
   });
 
+  it('says when the job’s service-account sources disagree, and grants the account the driver runs as', () => {
+    const plan = planJob(
+      new PolicySet([pol('prod')]),
+      facts({
+        source: {
+          labels: { 'tidemark.dev/checkpoint': 'true' },
+          annotations: {},
+          spec: { driver: { template: { spec: { serviceAccountName: 'from-template' } } } },
+        },
+      }),
+    );
+    expect(plan).toMatchObject({ kind: 'Provision', identityWarning: undefined });
+    const both = planJob(
+      new PolicySet([pol('prod')]),
+      facts({
+        source: {
+          labels: { 'tidemark.dev/checkpoint': 'true' },
+          annotations: {},
+          spec: {
+            driver: { serviceAccount: 'spark', template: { spec: { serviceAccountName: 'from-template' } } },
+          },
+        },
+      }),
+    );
+    expect(both).toMatchObject({ kind: 'Provision', identityWarning: { reason: 'IdentitySourcesDisagree' } });
+    expect(both.kind === 'Provision' && both.members.every((m) => m.endsWith('/sa/spark'))).toBe(true);
+  });
+
+  describe('overlapping roots (issue 8 item 3)', () => {
+    const at = (p: CheckpointPolicy, creationTimestamp: string): CheckpointPolicy => ({
+      ...p,
+      metadata: { ...p.metadata, creationTimestamp: new Date(creationTimestamp) },
+    });
+    const devOnly = { namespaceSelector: { matchLabels: { env: 'dev' } } };
+
+    it('a job selected by the later of two overlapping policies is Blocked with RootOverlap, naming the other', () => {
+      const older = at(pol('older', { ...devOnly, storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints' } }), T1);
+      const later = at(pol('prod'), T2); // checkpoints/prod, nested in checkpoints
+      const plan = planJob(new PolicySet([later, older]), facts());
+      expect(plan).toMatchObject({ kind: 'Blocked', reason: 'RootOverlap', policy: 'prod' });
+      expect(plan.kind === 'Blocked' && plan.message).toContain('"older"');
+    });
+
+    it('the earlier policy provisions nothing under the later policy’s deeper root (job team-a/* vs root …/team-a)', () => {
+      const outer = at(pol('prod', { storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints' } }), T1);
+      const inner = at(
+        pol('inner', { ...devOnly, storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints/team-a' } }),
+        T2,
+      );
+      const plan = planJob(new PolicySet([outer, inner]), facts());
+      expect(plan).toMatchObject({ kind: 'Blocked', reason: 'RootOverlap', policy: 'prod' });
+      expect(plan.kind === 'Blocked' && plan.message).toContain('"inner"');
+      // Another namespace of the same policy is not affected.
+      const other = planJob(new PolicySet([outer, inner]), facts({ job: { ...ingest, namespace: 'team-c' } }));
+      expect(other).toMatchObject({ kind: 'Provision' });
+    });
+
+    it('the earlier (inner) policy keeps provisioning', () => {
+      const inner = at(pol('prod', { storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints/x' } }), T1);
+      const outer = at(pol('outer', { ...devOnly, storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints' } }), T2);
+      expect(planJob(new PolicySet([outer, inner]), facts())).toMatchObject({ kind: 'Provision' });
+      expect(new PolicySet([outer, inner]).shadowedBy('outer')).toBe('prod');
+    });
+  });
+
   const cases: { reason: string; policies: CheckpointPolicy[]; facts: JobFacts; want: Partial<JobPlan> }[] = [
     {
       reason: 'no policy selects it',
@@ -172,9 +239,21 @@ describe('planJob', () => {
     },
     {
       reason: 'the annotation resolves the conflict',
-      policies: [pol('prod'), pol('prod-2')],
-      facts: facts({ source: { labels: {}, annotations: { [POLICY_ANNOTATION]: 'prod-2' }, spec: {} } }),
+      policies: [pol('prod'), pol('prod-2', { storage: { bucket: 'ckpt-bucket', rootPrefix: 'checkpoints/prod-2' } })],
+      facts: facts({
+        source: {
+          labels: { 'tidemark.dev/checkpoint': 'true' },
+          annotations: { [POLICY_ANNOTATION]: 'prod-2' },
+          spec: {},
+        },
+      }),
       want: { kind: 'Provision', via: 'Annotation' },
+    },
+    {
+      reason: 'the annotation cannot opt in a job the jobSelector does not select (issue 8 item 6)',
+      policies: [pol('prod')],
+      facts: facts({ source: { labels: {}, annotations: { [POLICY_ANNOTATION]: 'prod' }, spec: {} } }),
+      want: { kind: 'Blocked', reason: 'AnnotatedPolicyDoesNotSelect', policy: 'prod' },
     },
     {
       reason: 'the selected policy is invalid',

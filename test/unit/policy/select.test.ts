@@ -78,16 +78,16 @@ describe('selectPolicy', () => {
       want: { kind: 'Selected', policy: prod, name: 'prod', via: 'Annotation' },
     },
     {
-      reason: 'the annotation opts a job in even when the jobSelector does not match',
+      reason: 'the annotation cannot reach a policy whose jobSelector does not select the job (issue 8 item 6)',
       policies: [prod],
       subj: subject({ env: 'prod' }, {}, { [POLICY_ANNOTATION]: 'prod' }),
-      want: { kind: 'Selected', policy: prod, name: 'prod', via: 'Annotation' },
+      want: { kind: 'AnnotatedPolicyDoesNotSelect', name: 'prod', selector: 'jobSelector' },
     },
     {
       reason: 'the annotation cannot reach a policy whose namespaceSelector excludes the namespace',
       policies: [prod, dev],
       subj: subject({ env: 'dev' }, { 'tidemark.dev/checkpoint': 'true' }, { [POLICY_ANNOTATION]: 'prod' }),
-      want: { kind: 'AnnotatedPolicyDoesNotSelect', name: 'prod' },
+      want: { kind: 'AnnotatedPolicyDoesNotSelect', name: 'prod', selector: 'namespaceSelector' },
     },
     {
       reason: 'an annotation naming a missing policy does not fall back to the selectors',
@@ -188,18 +188,28 @@ describe('selectPolicy', () => {
     );
   });
 
-  it('an annotation never selects a policy whose namespaceSelector rejects the namespace (property)', () => {
+  it('an annotation never selects a policy whose namespaceSelector or jobSelector rejects the job (property)', () => {
     const pool = [prod, dev, everything, alsoProd];
     fc.assert(
       fc.property(
         fc.constantFrom('prod', 'dev', 'qa'),
+        fc.dictionary(fc.constantFrom('tidemark.dev/checkpoint', 'tier'), fc.constantFrom('true', 'gold', 'x')),
         fc.constantFrom(...pool.map((p) => p.metadata.name)),
-        (env, name) => {
-          const r = selectPolicy(pool, subject({ env }, {}, { [POLICY_ANNOTATION]: name }));
+        (env, labels, name) => {
+          const r = selectPolicy(pool, subject({ env }, labels, { [POLICY_ANNOTATION]: name }));
           const target = pool.find((p) => p.metadata.name === name) as P;
           const nsOk = matchSelector(target.spec.namespaceSelector, { env });
-          if (r.kind === 'Selected') expect(nsOk).toEqual({ ok: true, matches: true });
-          else expect(r).toEqual({ kind: 'AnnotatedPolicyDoesNotSelect', name });
+          const jobOk = matchSelector(target.spec.jobSelector, labels);
+          if (r.kind === 'Selected') {
+            expect(nsOk).toEqual({ ok: true, matches: true });
+            expect(jobOk).toEqual({ ok: true, matches: true });
+          } else {
+            expect(r).toEqual({
+              kind: 'AnnotatedPolicyDoesNotSelect',
+              name,
+              selector: nsOk.ok && nsOk.matches ? 'jobSelector' : 'namespaceSelector',
+            });
+          }
         },
       ),
     );
@@ -214,7 +224,8 @@ describe('selection reasons and messages', () => {
       { kind: 'None' },
       { kind: 'Conflict', policies: ['a', 'b'] },
       { kind: 'AnnotatedPolicyMissing', name: 'x' },
-      { kind: 'AnnotatedPolicyDoesNotSelect', name: 'x' },
+      { kind: 'AnnotatedPolicyDoesNotSelect', name: 'x', selector: 'namespaceSelector' },
+      { kind: 'AnnotatedPolicyDoesNotSelect', name: 'x', selector: 'jobSelector' },
       { kind: 'AnnotatedPolicyInvalid', name: 'x', errors: ['e'] },
       { kind: 'InvalidAnnotation', value: '' },
     ];
@@ -223,6 +234,11 @@ describe('selection reasons and messages', () => {
       expect(selectionMessage(o, 'team-a')).toMatch(/\.$/);
     }
     expect(selectionMessage({ kind: 'Conflict', policies: ['a', 'b'] }, 'ns')).toContain('"a", "b"');
-    expect(selectionMessage({ kind: 'AnnotatedPolicyDoesNotSelect', name: 'x' }, 'team-a')).toContain('"team-a"');
+    expect(
+      selectionMessage({ kind: 'AnnotatedPolicyDoesNotSelect', name: 'x', selector: 'namespaceSelector' }, 'team-a'),
+    ).toContain('"team-a"');
+    expect(
+      selectionMessage({ kind: 'AnnotatedPolicyDoesNotSelect', name: 'x', selector: 'jobSelector' }, 'team-a'),
+    ).toContain('jobSelector');
   });
 });
