@@ -24,6 +24,11 @@ export interface GrantObservation {
   members: string[];
   /** ManagedFolder mode: whether the folder exists (BucketCondition: always true). */
   prefixReady: boolean;
+  /**
+   * ManagedFolder mode: bindings in the folder's policy other than Tidemark's one unconditional binding of the
+   * role (other roles, conditional bindings), described. The folder is Tidemark's alone: apply removes them.
+   */
+  foreign?: string[] | undefined;
 }
 
 export interface AccessBackend {
