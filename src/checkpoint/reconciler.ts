@@ -780,24 +780,16 @@ export class CheckpointReconciler {
     }
     const handover = place.ok ? this.liveClaim(cp) : undefined;
     if (handover) {
-      const r = await this.migrate(
-        cp,
-        this.desiredGrant(handover.plan, cp.metadata.namespace ?? '', cp.metadata.name ?? ''),
-      );
-      if (r.problem) {
-        await this.writeStatus(r.cp, {
-          claim: this.claimOf(r.cp),
-          desiredMembers: handover.plan.members,
-          problem: r.problem,
-          holdMs: 0,
-          grants: r.record,
-        });
-        throw new RevokeBlocked(r.problem.message);
+      const desired = this.desiredGrant(handover.plan, cp.metadata.namespace ?? '', cp.metadata.name ?? '');
+      const r = await this.migrate(cp, desired);
+      cp = r.cp;
+      if (!r.problem) {
+        const msg = `Checkpoint deleted while ${jobLabel(handover.live.job)} still runs: its access to ${cp.spec.uri} is kept and a new Checkpoint is created for it.`;
+        this.deps.events.event(checkpointRef(cp), 'Warning', EventReasons.LiveCheckpointDeleted, msg);
+        this.deps.events.event(handover.live.ref, 'Warning', EventReasons.LiveCheckpointDeleted, msg);
+        return this.removeFinalizer(cp);
       }
-      const msg = `Checkpoint deleted while ${jobLabel(handover.live.job)} still runs: its access to ${cp.spec.uri} is kept and a new Checkpoint is created for it.`;
-      this.deps.events.event(checkpointRef(cp), 'Warning', EventReasons.LiveCheckpointDeleted, msg);
-      this.deps.events.event(handover.live.ref, 'Warning', EventReasons.LiveCheckpointDeleted, msg);
-      return this.removeFinalizer(r.cp);
+      // The job's grant cannot be kept (e.g. its bucket is gone): revoke everything recorded, as for any deletion.
     }
     if (place.ok) cp = (await this.sweep(cp, this.specGrant(cp), false)).cp;
     const r = await this.migrateRecord(cp, place.ok);
