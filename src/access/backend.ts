@@ -12,7 +12,7 @@ export interface GrantRequest {
   role: string;
   /** The IAM members that should hold `role` on the prefix; empty to revoke. */
   members: readonly string[];
-  /** The members Tidemark applied earlier (Checkpoint status.grantedMembers): the only ones it may remove. */
+  /** The members Tidemark recorded for this grant (Checkpoint status.grants): the only ones it may remove. */
   applied: readonly string[];
   /** The logical job, for titles and messages. */
   job: { namespace: string; name: string };

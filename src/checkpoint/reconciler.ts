@@ -4,6 +4,10 @@
 // claims it: access is revoked and releasedAt starts the retention clock. A Checkpoint being deleted has its access
 // revoked before its finalizer goes; its data stays, and the resync finds it again as an orphan.
 //
+// What is granted is recorded in status.grants BEFORE the GCS change and narrowed after the read-back; revocation
+// works from that record alone (grants.ts). The place to act is derived from policy + namespace + name, never read
+// from the Checkpoint's spec (place.ts). docs/access.md states the invariants this file keeps.
+//
 // Decisions come from pure modules (policy/plan.ts, checkpoint/status.ts); this file only gathers facts, carries
 // the plan out and reports. Errors that a retry may fix are thrown (the queue backs off); problems the user must fix
 // are written as conditions and Warning Events and not retried quickly.
