@@ -814,6 +814,8 @@ export class CheckpointReconciler {
   private liveClaim(cp: Checkpoint): { live: LiveJob; plan: ProvisionPlan } | undefined {
     const { view } = this.deps;
     const namespace = cp.metadata.namespace ?? '';
+    // A namespace being deleted takes its jobs too, and no new Checkpoint could be created in it: revoke.
+    if (view.namespaceTerminating?.(namespace)) return undefined;
     const namespaceLabels = view.namespaceLabels(namespace);
     for (const j of this.liveJobs(namespace, cp.metadata.name ?? '')) {
       const plan = planJob(view.policySet(), {

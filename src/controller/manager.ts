@@ -87,6 +87,10 @@ export function startManager(opts: ManagerOptions): RunningManager {
       const n = inf.namespaces.get(ns);
       return n ? (n.metadata.labels ?? {}) : undefined;
     },
+    namespaceTerminating: (ns) => {
+      const n = inf.namespaces.get(ns) as { metadata: { deletionTimestamp?: unknown } } | undefined;
+      return n?.metadata.deletionTimestamp !== undefined && n?.metadata.deletionTimestamp !== null;
+    },
     serviceAccount: (ns, name) => inf.serviceAccounts.get(name, ns),
     sparkApplication: (ns, name) => inf.sparkApplications.get(name, ns) as ReturnType<ClusterView['sparkApplication']>,
     scheduledSparkApplication: (ns, name) =>

@@ -159,6 +159,10 @@ export class FakeCluster implements ClusterView, CheckpointWriter, EventSink {
   namespaceLabels(ns: string) {
     return this.namespaces.get(ns);
   }
+  readonly terminating = new Set<string>();
+  namespaceTerminating(ns: string) {
+    return this.terminating.has(ns);
+  }
   serviceAccount(_ns: string, name: string) {
     return { metadata: { name } };
   }

@@ -310,6 +310,19 @@ describe.each(MODES)('%s: finalizers never wedge', (mode) => {
   });
 });
 
+describe.each(MODES)('%s: a namespace being deleted', (mode) => {
+  it('revokes a Checkpoint deleted before its job (no hand-over: no new Checkpoint could be created there)', async () => {
+    const w = world();
+    await boundJob(w, mode);
+    w.cluster.terminating.add(NS);
+    w.cluster.delete(NS, 'ingest');
+    await w.reconcile('ingest');
+    expect(w.cluster.checkpoint(NS, 'ingest')).toBeUndefined();
+    expect(w.gcs.holdings(wi(NS, 'spark'))).toEqual([]);
+    expect(w.cluster.reasons()).not.toContain('LiveCheckpointDeleted');
+  });
+});
+
 describe('ManagedFolder: the folder policy is exactly Tidemark’s binding', () => {
   it('removes a foreign binding at the next reconcile, with a Warning Event', async () => {
     const w = world();
