@@ -12,7 +12,7 @@ export interface GrantRequest {
   role: string;
   /** The IAM members that should hold `role` on the prefix; empty to revoke. */
   members: readonly string[];
-  /** The members Tidemark applied earlier (Checkpoint status.grantedMembers): the only ones it may remove. */
+  /** The members Tidemark recorded for this grant (Checkpoint status.grants): the only ones it may remove. */
   applied: readonly string[];
   /** The logical job, for titles and messages. */
   job: { namespace: string; name: string };
@@ -24,6 +24,11 @@ export interface GrantObservation {
   members: string[];
   /** ManagedFolder mode: whether the folder exists (BucketCondition: always true). */
   prefixReady: boolean;
+  /**
+   * ManagedFolder mode: bindings in the folder's policy other than Tidemark's one unconditional binding of the
+   * role (other roles, conditional bindings), described. The folder is Tidemark's alone: apply removes them.
+   */
+  foreign?: string[] | undefined;
 }
 
 export interface AccessBackend {

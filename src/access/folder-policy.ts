@@ -13,7 +13,8 @@ export function managedFolderName(prefix: string): string {
 
 /**
  * The folder policy to write: one unconditional binding with the members (deduplicated, sorted), or no bindings
- * to revoke. `etag` is the one read, sent back so a concurrent writer gets a 412 instead of being overwritten.
+ * to revoke. Always version 3: a folder policy that holds a conditional binding (someone else's) can only be
+ * replaced by a version 3 write; a version 1 write is refused with 400 and would wedge grants and revocation. `etag` is the one read, sent back so a concurrent writer gets a 412 instead of being overwritten.
  */
 export function desiredFolderPolicy(role: string, members: readonly string[], etag?: string): IamPolicy {
   if (typeof role !== 'string' || role === '') throw new Error('managed folder policy: role must be non-empty');
@@ -21,7 +22,7 @@ export function desiredFolderPolicy(role: string, members: readonly string[], et
   if (unique.some((m) => typeof m !== 'string' || m === '')) {
     throw new Error('managed folder policy: members must be non-empty strings');
   }
-  const policy: IamPolicy = { version: 1, bindings: unique.length > 0 ? [{ role, members: unique }] : [] };
+  const policy: IamPolicy = { version: 3, bindings: unique.length > 0 ? [{ role, members: unique }] : [] };
   if (etag !== undefined) policy.etag = etag;
   return policy;
 }

@@ -187,7 +187,10 @@ function observation(snap: Snapshot, role: string): GrantObservation {
   for (const b of snap.policy?.bindings ?? []) {
     if (b.role === role && !b.condition) for (const m of b.members ?? []) members.add(m);
   }
-  return { members: [...members].sort(cmp), prefixReady: true };
+  const { unexpected } = compareFolderPolicy(snap.policy, role, []);
+  return unexpected.length > 0
+    ? { members: [...members].sort(cmp), prefixReady: true, foreign: unexpected }
+    : { members: [...members].sort(cmp), prefixReady: true };
 }
 
 /** Rejects malformed requests with a clear error before any call. */

@@ -282,11 +282,66 @@ export interface CheckpointStatus {
    */
   lastWriteTime?: string;
   /**
-   * The IAM members currently granted the role on the prefix.
+   * The IAM members currently granted the role on the prefix (for display; status.grants is the record).
    *
    * @maxItems 64
    */
   grantedMembers?: string[];
+  /**
+   * Every grant that may exist in GCS for this checkpoint, written before the GCS change that creates it and narrowed after the change is read back. Revocation works from this list, never from spec or policy. Empty or absent: nothing is granted.
+   *
+   * @maxItems 8
+   */
+  grants?: CheckpointStatusGrants[];
+  /**
+   * When the last grant was revoked (status.grants became empty); garbage collection waits the policy's propagationHold from here.
+   */
+  revokedAt?: string;
+}
+/**
+ * One grant as applied.
+ */
+export interface CheckpointStatusGrants {
+  /**
+   * ManagedFolder or BucketCondition.
+   */
+  mode: 'ManagedFolder' | 'BucketCondition';
+  /**
+   * The IAM role granted.
+   */
+  role: string;
+  /**
+   * The bucket the grant is on.
+   */
+  bucket: string;
+  /**
+   * The prefix the grant covers.
+   */
+  prefix: string;
+  /**
+   * The IAM members that may hold the role through this grant.
+   *
+   * @maxItems 64
+   */
+  members: string[];
+  /**
+   * ManagedFolder mode, the managed folder whose IAM policy holds the grant.
+   */
+  folder?: string;
+  condition?: CheckpointStatusGrantsCondition;
+}
+/**
+ * BucketCondition mode, the condition of the binding in the bucket policy.
+ */
+export interface CheckpointStatusGrantsCondition {
+  /**
+   * The condition's title.
+   */
+  title: string;
+  /**
+   * The condition's CEL expression.
+   */
+  expression: string;
 }
 
 /**

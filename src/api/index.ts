@@ -110,6 +110,11 @@ export const Annotations = {
   policy: 'tidemark.dev/policy',
   /** On a Checkpoint: "true" keeps it (and its data) forever. */
   retain: 'tidemark.dev/retain',
+  /**
+   * On a Checkpoint being deleted: "true" lets its finalizer go without revoking its grants (the admin's escape
+   * when the controller cannot revoke, e.g. it lost its GCS permission; the grants left are listed in an Event).
+   */
+  skipRevoke: 'tidemark.dev/skip-revoke',
   /** Set on SparkApplications at admission: the job's checkpoint URI. */
   checkpointUri: 'tidemark.dev/checkpoint-uri',
 } as const;
@@ -190,6 +195,13 @@ export const Reasons = {
   CheckpointReady: 'CheckpointReady',
   /** Ready=False: the checkpoint is fenced and its data is being deleted. */
   Deleting: 'Deleting',
+  /**
+   * AccessGranted=False/Ready=False: the spec names a place other than <root>/<namespace>/<name>/ of a policy
+   * covering the Checkpoint's namespace; nothing in GCS is touched for it.
+   */
+  PrefixMismatch: 'PrefixMismatch',
+  /** AccessGranted=False: revoking a recorded grant failed (e.g. the controller lacks permission); retried with backoff. */
+  RevokeFailed: 'RevokeFailed',
 } as const;
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons];

@@ -4,12 +4,18 @@
 // claims it: access is revoked and releasedAt starts the retention clock. A Checkpoint being deleted has its access
 // revoked before its finalizer goes; its data stays, and the resync finds it again as an orphan.
 //
+// What is granted is recorded in status.grants BEFORE the GCS change and narrowed after the read-back; revocation
+// works from that record alone (grants.ts). The place to act is derived from policy + namespace + name, never read
+// from the Checkpoint's spec (place.ts). docs/access.md states the invariants this file keeps.
+//
 // Decisions come from pure modules (policy/plan.ts, checkpoint/status.ts); this file only gathers facts, carries
 // the plan out and reports. Errors that a retry may fix are thrown (the queue backs off); problems the user must fix
 // are written as conditions and Warning Events and not retried quickly.
 import type { AccessBackend, AccessMode, GrantObservation, GrantRequest } from '../access/backend.js';
 import { AccessError } from '../access/backend.js';
+import { AccessReasons } from '../access/gcs-errors.js';
 import {
+  Annotations,
   API_VERSION,
   type Checkpoint,
   CheckpointConditions,
@@ -23,6 +29,18 @@ import {
 import { type JobSource, jobSource, type LogicalJob, logicalJobOf } from '../policy/job.js';
 import type { ExistingCheckpoint } from '../policy/naming.js';
 import { type JobPlan, planJob } from '../policy/plan.js';
+import {
+  belongsTo,
+  describeGrant,
+  type GrantRecord,
+  grantFor,
+  grantKey,
+  type JobName,
+  narrowed,
+  recordOf,
+  withIntent,
+} from './grants.js';
+import { checkPlace, type PlaceCheck, policiesCovering } from './place.js';
 import { type Claim, deriveCheckpointStatus, findCondition } from './status.js';
 import type { CachedMeta, CheckpointWriter, ClusterView, EventSink, ObjectRef } from './world.js';
 
@@ -48,7 +66,45 @@ export interface ReconcilerDeps {
   writer: CheckpointWriter;
   events: EventSink;
   backend: (mode: AccessMode) => AccessBackend;
+  /**
+   * Asks the API server (not a cache) whether a namespace is gone, before the grants of a namespace the cache does
+   * not know are revoked. Without it the cache's word is taken.
+   */
+  namespaceGone?: (namespace: string) => Promise<boolean>;
   now?: () => Date;
+}
+
+/** Event reasons of the reconciler (condition reasons are in src/api Reasons). */
+export const EventReasons = {
+  /** A role, mode or member change: the new grant is in place and read back, the old one revoked. */
+  AccessMigrated: 'AccessMigrated',
+  /** A managed folder held bindings Tidemark did not make; they were removed (the folder is Tidemark's alone). */
+  ForeignBindingRemoved: 'ForeignBindingRemoved',
+  /** A recorded grant's bucket no longer exists: the grant went with it. */
+  BucketGone: 'BucketGone',
+  /** The tidemark.dev/skip-revoke annotation let a finalizer go without revoking. */
+  RevokeSkipped: 'RevokeSkipped',
+  /** The Checkpoint of a live job was deleted: access kept, a new Checkpoint follows. */
+  LiveCheckpointDeleted: 'LiveCheckpointDeleted',
+  /** A Tidemark grant for a namespace that no longer exists was revoked by the resync. */
+  NamespaceGoneRevoked: 'NamespaceGoneRevoked',
+} as const;
+
+interface Problem {
+  reason: string;
+  message: string;
+}
+
+/** A recorded grant could not be revoked (e.g. forbidden): thrown after the status says so, so the queue backs off. */
+export class RevokeBlocked extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RevokeBlocked';
+  }
+}
+
+function jobOf(cp: Checkpoint): JobName {
+  return { namespace: cp.metadata.namespace ?? '', name: cp.metadata.name ?? '' };
 }
 
 const SPARK_API_VERSION = 'sparkoperator.k8s.io/v1beta2';
@@ -145,7 +201,12 @@ export class CheckpointReconciler {
 
     const orphan = this.deps.takeOrphan?.(namespace, name);
     if (chosen) return this.bind(cp, chosen.live, chosen.plan);
-    if (!cp) return orphan && live.length === 0 ? this.adoptOrphan(namespace, name, orphan) : {};
+    if (!cp) {
+      if (!orphan || live.length > 0) return {};
+      return namespaceLabels === undefined
+        ? this.revokeGoneNamespace(namespace, name, orphan)
+        : this.adoptOrphan(namespace, name, orphan);
+    }
     if (holderBlocked) {
       // The job that holds the Checkpoint still exists but cannot be provisioned (e.g. a policy conflict): keep
       // everything as it is — releasing would start the retention clock on a live job's data — and say why.
@@ -235,30 +296,31 @@ export class CheckpointReconciler {
       }
     }
 
-    const req: GrantRequest = {
-      bucket: cp.spec.bucket,
-      prefix: cp.spec.prefix,
-      role: cp.spec.access?.role ?? plan.policy.role,
-      members: plan.members,
-      applied: cp.status?.grantedMembers ?? [],
-      job: { namespace: live.job.namespace, name: live.job.name },
-    };
-    const { observed, added, problem } = await this.converge(cp, plan.policy.mode, req, plan.problem, { fresh });
+    // The place comes from the policy and the job (plan.checkpoint), never from the Checkpoint: decideBinding
+    // refused (LocationMismatch) a Checkpoint whose spec names any other place.
+    const grant = this.desiredGrant(plan, desired.namespace, desired.name);
+    const r = await this.migrate(cp, grant, { fresh });
     // i8-policy hook (issue 8 item 10): the job's service-account sources disagree; say so on the Checkpoint.
     if (plan.identityWarning)
-      events.event(checkpointRef(cp), 'Warning', plan.identityWarning.reason, plan.identityWarning.message);
+      this.deps.events.event(checkpointRef(r.cp), 'Warning', plan.identityWarning.reason, plan.identityWarning.message);
     return this.writeStatus(
-      cp,
+      r.cp,
       {
         claim: { kind: 'Bound', job: jobLabel(live.job) },
         desiredMembers: plan.members,
-        observedMembers: observed,
-        addedMembers: added,
-        problem,
+        observedMembers: r.observed,
+        addedMembers: r.added,
+        problem: r.problem ?? plan.problem,
         holdMs: plan.policy.propagationHoldMs,
+        grants: r.record,
       },
       live.ref,
     );
+  }
+
+  private desiredGrant(plan: ProvisionPlan, namespace: string, name: string): GrantRecord {
+    const spec = plan.checkpoint.spec;
+    return grantFor(spec, plan.policy.mode, plan.policy.role, plan.members, { namespace, name });
   }
 
   /** The merge patch that brings an existing Checkpoint's labels, finalizer and mutable spec to `desired`. */
@@ -284,42 +346,135 @@ export class CheckpointReconciler {
   }
 
   /**
-   * Reads what GCS holds for the job and writes only when it differs from `req.members`. Returns what is in place
-   * afterwards, or the problem the user must fix. Transient errors are thrown after the status says so.
+   * Brings GCS to exactly `desired` (or to nothing, when undefined) from what the record says may be granted:
+   * 1. record the intent (desired's members added to the record) in status BEFORE any GCS change;
+   * 2. apply `desired` and read it back;
+   * 3. revoke every other recorded grant (a role, mode or member change is a migration: the new is in place first);
+   * 4. return the record narrowed to what the read-backs showed (the caller writes it with the rest of status).
+   * A status write that hits 409 fails the reconcile before GCS changes, so a member can only be in GCS after it
+   * was recorded: however many changes happen between successful writes, every one is revoked later.
    */
-  private async converge(
-    cp: Checkpoint,
-    mode: AccessMode,
-    req: GrantRequest,
-    identityProblem: { reason: string; message: string } | undefined,
+  private async migrate(
+    cp0: Checkpoint,
+    desired: GrantRecord | undefined,
     opts: { fresh?: boolean; ownsAll?: boolean } = {},
   ): Promise<{
+    cp: Checkpoint;
+    record: GrantRecord[];
     observed?: string[] | undefined;
     added?: string[] | undefined;
-    problem?: { reason: string; message: string } | undefined;
+    problem?: Problem | undefined;
   }> {
-    const backend = this.deps.backend(mode);
+    let cp = cp0;
+    const job = jobOf(cp);
+    const { mine, ignored } = this.partition(cp, true);
+    const withIgnored = (r: GrantRecord[]) => [...r, ...ignored];
+    let record = mine;
+    if (desired) {
+      const intent = withIntent(record, desired);
+      if (intent) {
+        cp = await this.writeRecord(cp, withIgnored(intent));
+        record = intent;
+      }
+    }
+    const shown = new Map<string, string[]>();
+    let observed: string[] | undefined;
+    let added: string[] | undefined;
+    if (desired) {
+      const k = grantKey(desired);
+      const applied = record.find((g) => grantKey(g) === k)?.members ?? [];
+      const r = await this.applyGrant(cp, desired, applied, opts);
+      if (r.problem) return { cp, record: withIgnored(record), problem: r.problem };
+      observed = r.observed;
+      added = r.added;
+      shown.set(k, r.observed ?? []);
+    }
+    const revoked: GrantRecord[] = [];
+    let problem: Problem | undefined;
+    for (const old of record) {
+      if (desired && grantKey(old) === grantKey(desired)) continue;
+      const r = await this.revokeGrant(cp, old, desired, job);
+      if ('problem' in r) {
+        problem ??= r.problem;
+        continue;
+      }
+      shown.set(grantKey(old), r.remaining);
+      if (r.remaining.length === 0) revoked.push(old);
+    }
+    if (desired && revoked.length > 0) {
+      this.deps.events.event(
+        checkpointRef(cp),
+        'Normal',
+        EventReasons.AccessMigrated,
+        `Access moved to ${describeGrant(desired)}; revoked ${revoked.map(describeGrant).join('; ')}.`,
+      );
+    } else if (revoked.length > 0) {
+      this.deps.events.event(
+        checkpointRef(cp),
+        'Normal',
+        'AccessRevoked',
+        `Revoked ${revoked.map((g) => `${describeGrant(g)} from ${g.members.join(', ')}`).join('; ')}.`,
+      );
+    }
+    return { cp, record: withIgnored(narrowed(record, shown)), observed, added, problem };
+  }
+
+  /** The record split into entries that can only be this job's own grants and any others (never acted on). */
+  private partition(cp: Checkpoint, placeVerified: boolean): { mine: GrantRecord[]; ignored: GrantRecord[] } {
+    const job = jobOf(cp);
+    const mine: GrantRecord[] = [];
+    const ignored: GrantRecord[] = [];
+    for (const g of recordOf(cp, placeVerified)) (belongsTo(g, job) ? mine : ignored).push(g);
+    if (ignored.length > 0) {
+      this.deps.events.event(
+        checkpointRef(cp),
+        'Warning',
+        Reasons.PrefixMismatch,
+        `status.grants names ${ignored.map(describeGrant).join('; ')}, which is not this Checkpoint's own place; ignored.`,
+      );
+    }
+    return { mine, ignored };
+  }
+
+  private async writeRecord(cp: Checkpoint, grants: GrantRecord[]): Promise<Checkpoint> {
+    const status: CheckpointStatus = { ...(cp.status ?? {}), grants };
+    return this.deps.writer.writeStatus(cp, status);
+  }
+
+  /**
+   * Makes `g` hold exactly its members in GCS (idempotent; reads first unless the Checkpoint is new). Returns what
+   * is in place afterwards, or the problem the user must fix. Transient errors are thrown after the status says so.
+   */
+  private async applyGrant(
+    cp: Checkpoint,
+    g: GrantRecord,
+    applied: readonly string[],
+    opts: { fresh?: boolean; ownsAll?: boolean },
+  ): Promise<{ observed?: string[] | undefined; added?: string[] | undefined; problem?: Problem | undefined }> {
+    const backend = this.deps.backend(g.mode);
     const ref = checkpointRef(cp);
-    // A managed folder's policy is Tidemark's alone, and so is a per-job binding whose Checkpoint was lost (an
-    // orphan): every member found there is Tidemark's to remove. In a bucket policy otherwise only the members
-    // Tidemark applied are; anyone else's member in the same binding is left alone (IAMPartialPolicy).
-    const ownsAll = mode === 'ManagedFolder' || opts.ownsAll === true;
-    const desired = new Set(req.members);
+    // A managed folder's policy is Tidemark's alone: every member and binding found there is Tidemark's to remove.
+    // In a bucket policy only the members Tidemark recorded are; anyone else's member in the same binding is left
+    // alone (IAMPartialPolicy), unless the caller owns the binding outright (an orphan).
+    const ownsAll = g.mode === 'ManagedFolder' || opts.ownsAll === true;
+    const req = this.request(cp, g, g.members, applied);
+    const desired = new Set(g.members);
     try {
       // A Checkpoint created a moment ago has nothing in GCS yet: apply at once, without a read first.
       let obs: GrantObservation = opts.fresh ? { members: [], prefixReady: false } : await backend.observe(req);
       const managed = (members: readonly string[]) =>
-        ownsAll ? [...members] : members.filter((m) => desired.has(m) || req.applied.includes(m));
-      const added = req.members.filter((m) => !obs.members.includes(m));
+        ownsAll ? [...members] : members.filter((m) => desired.has(m) || applied.includes(m));
+      const added = g.members.filter((m) => !obs.members.includes(m));
       const removing = managed(obs.members).filter((m) => !desired.has(m));
-      if (!obs.prefixReady || added.length > 0 || removing.length > 0) {
-        obs = await backend.apply({ ...req, applied: [...new Set([...req.applied, ...removing])] });
+      const foreign = g.mode === 'ManagedFolder' ? (obs.foreign ?? []) : [];
+      if (!obs.prefixReady || added.length > 0 || removing.length > 0 || foreign.length > 0) {
+        obs = await backend.apply({ ...req, applied: [...new Set([...applied, ...removing])] });
         if (added.length > 0) {
           this.deps.events.event(
             ref,
             'Normal',
             'AccessGranted',
-            `Granted ${req.role} on ${cp.spec.uri} to ${added.join(', ')}.`,
+            `Granted ${g.role} on ${cp.spec.uri} to ${added.join(', ')}.`,
           );
         }
         if (removing.length > 0) {
@@ -327,11 +482,19 @@ export class CheckpointReconciler {
             ref,
             'Normal',
             'AccessRevoked',
-            `Revoked ${req.role} on ${cp.spec.uri} from ${removing.join(', ')}.`,
+            `Revoked ${g.role} on ${cp.spec.uri} from ${removing.join(', ')}.`,
+          );
+        }
+        if (foreign.length > 0) {
+          this.deps.events.event(
+            ref,
+            'Warning',
+            EventReasons.ForeignBindingRemoved,
+            `Removed bindings Tidemark did not make from managed folder gs://${g.bucket}/${g.folder} (its policy is exactly Tidemark's binding): ${foreign.join('; ')}.`,
           );
         }
       }
-      return { observed: managed(obs.members), added, problem: identityProblem };
+      return { observed: managed(obs.members), added };
     } catch (err) {
       if (err instanceof AccessError) {
         this.deps.events.event(ref, 'Warning', err.reason, err.message);
@@ -341,12 +504,65 @@ export class CheckpointReconciler {
       this.deps.events.event(ref, 'Warning', Reasons.GrantFailed, message);
       await this.writeStatus(cp, {
         claim: this.claimOf(cp),
-        desiredMembers: req.members,
+        desiredMembers: g.members,
         problem: { reason: Reasons.GrantFailed, message },
         holdMs: 0,
       });
       throw err;
     }
+  }
+
+  /**
+   * Revokes one recorded grant and reads it back. A gone bucket means the grant is gone (Event BucketGone). A
+   * forbidden revoke is a problem (the caller shows it and retries with backoff); other failures are thrown.
+   */
+  private async revokeGrant(
+    cp: Checkpoint,
+    g: GrantRecord,
+    current: GrantRecord | undefined,
+    job: JobName,
+  ): Promise<{ remaining: string[] } | { problem: Problem }> {
+    const backend = this.deps.backend(g.mode);
+    const req = this.request(cp, g, [], g.members);
+    try {
+      if (
+        g.mode === 'ManagedFolder' &&
+        current?.mode === 'ManagedFolder' &&
+        current.bucket === g.bucket &&
+        current.folder === g.folder
+      ) {
+        // The same folder now holds the new grant, written as the folder's whole policy: the old role is gone
+        // with it. Read it back rather than write (an empty write would revoke the new grant too).
+        return { remaining: (await backend.observe(req)).members };
+      }
+      const obs = await backend.apply(req);
+      return { remaining: g.mode === 'ManagedFolder' ? obs.members : obs.members.filter((m) => g.members.includes(m)) };
+    } catch (err) {
+      if (err instanceof AccessError && err.reason === AccessReasons.BucketNotFound) {
+        this.deps.events.event(
+          checkpointRef(cp),
+          'Normal',
+          EventReasons.BucketGone,
+          `Bucket gs://${g.bucket} no longer exists; its grant for ${job.namespace}/${job.name} went with it.`,
+        );
+        return { remaining: [] };
+      }
+      if (err instanceof AccessError) {
+        const message = `Could not revoke ${describeGrant(g)} from ${g.members.join(', ')}: ${err.message} Retrying with backoff; fix the controller's access, or (on a Checkpoint being deleted) annotate it ${Annotations.skipRevoke}="true" to let it go without revoking.`;
+        this.deps.events.event(checkpointRef(cp), 'Warning', Reasons.RevokeFailed, message);
+        return { problem: { reason: Reasons.RevokeFailed, message } };
+      }
+      throw err;
+    }
+  }
+
+  private request(
+    cp: Checkpoint,
+    g: GrantRecord,
+    members: readonly string[],
+    applied: readonly string[],
+  ): GrantRequest {
+    return { bucket: g.bucket, prefix: g.prefix, role: g.role, members, applied, job: jobOf(cp) };
   }
 
   private claimOf(cp: Checkpoint): Claim {
@@ -362,8 +578,7 @@ export class CheckpointReconciler {
    * deleted only after a full retention period, and revoke whatever grant is still there.
    */
   private async adoptOrphan(namespace: string, name: string, o: OrphanCandidate): Promise<ReconcileResult> {
-    if (this.deps.view.namespaceLabels(namespace) === undefined) return {};
-    const cp = await this.deps.writer.create({
+    let cp = await this.deps.writer.create({
       apiVersion: API_VERSION,
       kind: 'Checkpoint',
       metadata: {
@@ -388,29 +603,114 @@ export class CheckpointReconciler {
       Reasons.Orphaned,
       `Found ${o.uri} under policy ${o.policyName} with no Checkpoint; recorded as Released so it is kept for a full retention period.`,
     );
-    const req = this.revokeRequest(cp);
-    const { observed, problem } = await this.converge(cp, o.mode, req, undefined, { ownsAll: true });
-    return this.writeStatus(cp, {
+    const swept = await this.sweep(cp, grantFor(o, o.mode, o.role, [], { namespace, name }), true);
+    cp = swept.cp;
+    const r = await this.migrate(cp, undefined);
+    return this.writeStatus(r.cp, {
       claim: { kind: 'Released', reason: 'Orphaned' },
       desiredMembers: [],
-      observedMembers: observed,
-      problem,
+      observedMembers: [],
+      problem: swept.problem ?? r.problem,
       holdMs: 0,
+      grants: r.record,
     });
   }
 
-  /** No live job claims the Checkpoint: revoke what Tidemark granted, record the release. */
-  private async release(cp: Checkpoint): Promise<ReconcileResult> {
-    if (cp.status?.phase === 'Deleting') return {};
+  /**
+   * Grants found at the Checkpoint's own (verified) place that the record may not show: a managed folder's
+   * members (the folder is Tidemark's alone), or every member of Tidemark's binding for an orphan. They are added
+   * to the record (before anything is revoked, as any intent is) so that the revocation that follows is recorded.
+   * Bindings in a folder that are not Tidemark's role are removed at once (Warning Event).
+   */
+  private async sweep(
+    cp: Checkpoint,
+    template: GrantRecord,
+    ownsAll: boolean,
+  ): Promise<{ cp: Checkpoint; problem?: Problem | undefined }> {
+    if (template.mode !== 'ManagedFolder' && !ownsAll) return { cp };
+    const backend = this.deps.backend(template.mode);
+    const req = this.request(cp, template, [], []);
+    try {
+      const obs = await backend.observe(req);
+      const foreign = template.mode === 'ManagedFolder' ? (obs.foreign ?? []) : [];
+      if (obs.members.length > 0) {
+        const { mine, ignored } = this.partition(cp, true);
+        const intent = withIntent(mine, { ...template, members: obs.members });
+        if (intent) cp = await this.writeRecord(cp, [...intent, ...ignored]);
+      }
+      if (foreign.length > 0 && obs.members.length === 0) {
+        await backend.apply(req);
+        this.deps.events.event(
+          checkpointRef(cp),
+          'Warning',
+          EventReasons.ForeignBindingRemoved,
+          `Removed bindings Tidemark did not make from managed folder gs://${template.bucket}/${template.folder}: ${foreign.join('; ')}.`,
+        );
+      }
+      return { cp };
+    } catch (err) {
+      if (err instanceof AccessError && err.reason === AccessReasons.BucketNotFound) return { cp };
+      if (err instanceof AccessError) {
+        this.deps.events.event(checkpointRef(cp), 'Warning', err.reason, err.message);
+        return { cp, problem: { reason: err.reason, message: err.message } };
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * A Tidemark grant found by the resync for `<root>/<namespace>/<name>/` whose namespace no longer exists: nobody
+   * may hold it (Workload Identity names are reusable), so it is revoked outright. The prefix's data stays; its
+   * retention clock is the newest object's `updated` time under it (GCS is its record; see docs/access.md).
+   */
+  private async revokeGoneNamespace(namespace: string, name: string, o: OrphanCandidate): Promise<ReconcileResult> {
+    if (this.deps.namespaceGone && !(await this.deps.namespaceGone(namespace))) return {};
+    const g = grantFor(o, o.mode, o.role, [], { namespace, name });
+    const backend = this.deps.backend(o.mode);
+    const req: GrantRequest = {
+      bucket: o.bucket,
+      prefix: o.prefix,
+      role: o.role,
+      members: [],
+      applied: [],
+      job: { namespace, name },
+    };
+    const obs = await backend.observe(req);
+    const foreign = o.mode === 'ManagedFolder' ? (obs.foreign ?? []) : [];
+    if (obs.members.length === 0 && foreign.length === 0) return {};
+    const after = await backend.apply({ ...req, applied: obs.members });
+    const policy = this.deps.view.policies().find((p) => p.metadata.name === o.policyName);
+    if (policy) {
+      this.deps.events.event(
+        { apiVersion: API_VERSION, kind: 'CheckpointPolicy', name: o.policyName, uid: policy.metadata.uid },
+        'Warning',
+        EventReasons.NamespaceGoneRevoked,
+        `Namespace ${namespace} no longer exists: revoked ${describeGrant(g)} from ${[...obs.members, ...foreign].join(', ')}${after.members.length > 0 ? ` (still shown: ${after.members.join(', ')})` : ''}. The data under ${o.uri} stays until GC finds it stale.`,
+      );
+    }
+    return {};
+  }
+
+  /**
+   * No live job claims the Checkpoint: revoke every recorded grant, record the release. The spec's place is acted
+   * on only when a policy covering the namespace derives it (else PrefixMismatch, and nothing is touched for it).
+   */
+  private async release(cp0: Checkpoint): Promise<ReconcileResult> {
+    let cp = cp0;
+    if (cp.status?.phase === 'Deleting' && (cp.status.grants ?? []).length === 0) return {};
     const orphaned = existingOf(cp)?.orphaned === true;
     const wasBound = cp.status?.phase === 'Bound';
-    const req = this.revokeRequest(cp);
-    const { observed, problem } = await this.converge(
-      cp,
-      cp.spec.access?.mode ?? CheckpointDefaults.access.mode,
-      req,
-      undefined,
-    );
+    const place = this.checkPlace(cp);
+    let problem: Problem | undefined;
+    if (place.ok) {
+      const swept = await this.sweep(cp, this.specGrant(cp), false);
+      cp = swept.cp;
+      problem = swept.problem;
+    } else {
+      problem = { reason: Reasons.PrefixMismatch, message: place.message };
+      this.deps.events.event(checkpointRef(cp), 'Warning', Reasons.PrefixMismatch, place.message);
+    }
+    const r = await this.migrateRecord(cp, place.ok);
     if (wasBound) {
       this.deps.events.event(
         checkpointRef(cp),
@@ -419,40 +719,124 @@ export class CheckpointReconciler {
         `No live job claims ${cp.spec.uri}; access revoked, data kept for the policy's retention period.`,
       );
     }
-    return this.writeStatus(cp, {
+    const result = await this.writeStatus(r.cp, {
       claim: { kind: 'Released', reason: orphaned ? 'Orphaned' : 'JobGone' },
       desiredMembers: [],
-      observedMembers: observed,
-      problem,
+      observedMembers: r.record.flatMap((g) => g.members),
+      problem: r.problem ?? problem,
       holdMs: 0,
+      grants: r.record,
     });
+    if (r.problem) throw new RevokeBlocked(r.problem.message);
+    return result;
   }
 
-  private revokeRequest(cp: Checkpoint): GrantRequest {
-    return {
-      bucket: cp.spec.bucket,
-      prefix: cp.spec.prefix,
-      role: cp.spec.access?.role ?? CheckpointDefaults.access.role,
-      members: [],
-      applied: [...new Set([...(cp.status?.grantedMembers ?? []), ...(cp.spec.members ?? [])])],
-      job: { namespace: cp.metadata.namespace ?? '', name: cp.metadata.name ?? '' },
-    };
+  /** Revokes every recorded grant (the record may be a legacy one, built from spec, only when the place is verified). */
+  private migrateRecord(cp: Checkpoint, placeVerified: boolean) {
+    if (!placeVerified && cp.status?.grants === undefined) {
+      // No record and a spec that is not this Checkpoint's own place: nothing may be touched.
+      return Promise.resolve({ cp, record: [] as GrantRecord[], problem: undefined as Problem | undefined });
+    }
+    return this.migrate(cp, undefined);
   }
 
-  /** The Checkpoint is being deleted: revoke access, then let it go (its data stays; the resync re-adopts it). */
-  private async finalize(cp: Checkpoint): Promise<ReconcileResult> {
+  private specGrant(cp: Checkpoint): GrantRecord {
+    return grantFor(
+      cp.spec,
+      cp.spec.access?.mode ?? CheckpointDefaults.access.mode,
+      cp.spec.access?.role ?? CheckpointDefaults.access.role,
+      [],
+      jobOf(cp),
+    );
+  }
+
+  private checkPlace(cp: Checkpoint): PlaceCheck {
+    const { view } = this.deps;
+    const names = view.policies().map((p) => p.metadata.name ?? '');
+    return checkPlace(cp, policiesCovering(view.policySet(), names, view.namespaceLabels(cp.metadata.namespace ?? '')));
+  }
+
+  /**
+   * The Checkpoint is being deleted. Its recorded grants are revoked before its finalizer goes (its data stays; the
+   * resync finds it again as an orphan), except:
+   * - a live job still claims this very place: its grant is narrowed to exactly what the job needs and kept, the
+   *   finalizer goes, and the job's next reconcile creates a new Checkpoint for it (Warning Event on both);
+   * - annotation tidemark.dev/skip-revoke="true": the finalizer goes without revoking (Warning Event lists what
+   *   may be left).
+   * A gone bucket counts as revoked; a forbidden revoke keeps the finalizer, says so, and retries with backoff.
+   */
+  private async finalize(cp0: Checkpoint): Promise<ReconcileResult> {
+    let cp = cp0;
     const finalizers = cp.metadata.finalizers ?? [];
     if (!finalizers.includes(FINALIZER)) return {};
-    if (cp.status?.phase !== 'Deleting') {
-      const req = this.revokeRequest(cp);
-      const { problem } = await this.converge(
-        cp,
-        cp.spec.access?.mode ?? CheckpointDefaults.access.mode,
-        req,
-        undefined,
+    const place = this.checkPlace(cp);
+    if (cp.metadata.annotations?.[Annotations.skipRevoke] === 'true') {
+      const left = this.partition(cp, place.ok).mine;
+      this.deps.events.event(
+        checkpointRef(cp),
+        'Warning',
+        EventReasons.RevokeSkipped,
+        left.length === 0
+          ? `${Annotations.skipRevoke}: finalizer removed without revoking; nothing was recorded as granted.`
+          : `${Annotations.skipRevoke}: finalizer removed WITHOUT revoking; revoke by hand: ${left.map((g) => `${describeGrant(g)} for ${g.members.join(', ')}`).join('; ')}.`,
       );
-      if (problem) return { requeueAfterMs: 30_000 };
+      return this.removeFinalizer(cp);
     }
+    if (!place.ok) {
+      this.deps.events.event(checkpointRef(cp), 'Warning', Reasons.PrefixMismatch, place.message);
+    }
+    const handover = place.ok ? this.liveClaim(cp) : undefined;
+    if (handover) {
+      const desired = this.desiredGrant(handover.plan, cp.metadata.namespace ?? '', cp.metadata.name ?? '');
+      const r = await this.migrate(cp, desired);
+      cp = r.cp;
+      if (!r.problem) {
+        const msg = `Checkpoint deleted while ${jobLabel(handover.live.job)} still runs: its access to ${cp.spec.uri} is kept and a new Checkpoint is created for it.`;
+        this.deps.events.event(checkpointRef(cp), 'Warning', EventReasons.LiveCheckpointDeleted, msg);
+        this.deps.events.event(handover.live.ref, 'Warning', EventReasons.LiveCheckpointDeleted, msg);
+        return this.removeFinalizer(cp);
+      }
+      // The job's grant cannot be kept (e.g. its bucket is gone): revoke everything recorded, as for any deletion.
+    }
+    if (place.ok) cp = (await this.sweep(cp, this.specGrant(cp), false)).cp;
+    const r = await this.migrateRecord(cp, place.ok);
+    if (r.problem) {
+      await this.writeStatus(r.cp, {
+        claim: this.claimOf(r.cp),
+        desiredMembers: [],
+        problem: r.problem,
+        holdMs: 0,
+        grants: r.record,
+      });
+      throw new RevokeBlocked(r.problem.message);
+    }
+    return this.removeFinalizer(r.cp);
+  }
+
+  /** The live job that the Checkpoint being deleted still serves, with its plan for this very place. */
+  private liveClaim(cp: Checkpoint): { live: LiveJob; plan: ProvisionPlan } | undefined {
+    const { view } = this.deps;
+    const namespace = cp.metadata.namespace ?? '';
+    // A namespace being deleted takes its jobs too, and no new Checkpoint could be created in it: revoke.
+    if (view.namespaceTerminating?.(namespace)) return undefined;
+    const namespaceLabels = view.namespaceLabels(namespace);
+    for (const j of this.liveJobs(namespace, cp.metadata.name ?? '')) {
+      const plan = planJob(view.policySet(), {
+        job: j.job,
+        source: j.source,
+        namespaceLabels,
+        serviceAccount: (sa) => view.serviceAccount(namespace, sa),
+        existing: undefined,
+      });
+      if (plan.kind !== 'Provision' || plan.problem) continue;
+      const s = plan.checkpoint.spec;
+      if (s.bucket === cp.spec.bucket && s.prefix === cp.spec.prefix) return { live: j, plan };
+    }
+    return undefined;
+  }
+
+  private async removeFinalizer(cp: Checkpoint): Promise<ReconcileResult> {
+    const finalizers = cp.metadata.finalizers ?? [];
     await this.deps.writer.patch(
       cp.metadata.namespace ?? '',
       cp.metadata.name ?? '',
@@ -471,6 +855,7 @@ export class CheckpointReconciler {
       addedMembers?: readonly string[] | undefined;
       problem?: { reason: string; message: string } | undefined;
       holdMs: number;
+      grants?: readonly GrantRecord[] | undefined;
     },
     jobRef?: ObjectRef,
   ): Promise<ReconcileResult> {

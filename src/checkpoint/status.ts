@@ -22,6 +22,7 @@ import {
   Reasons as R,
 } from '../api/index.js';
 import { cmp } from '../policy/selector.js';
+import type { GrantRecord } from './grants.js';
 
 export type { CheckpointPhase, CheckpointStatus, Condition };
 export type ConditionStatus = Condition['status'];
@@ -66,6 +67,11 @@ export interface CheckpointFacts {
   problem?: { reason: string; message: string } | undefined;
   /** The policy's propagationHold in milliseconds. */
   holdMs: number;
+  /**
+   * The record of what may be granted (status.grants) after this reconcile; undefined keeps the previous one.
+   * revokedAt is set when it becomes empty, cleared while it is not.
+   */
+  grants?: readonly GrantRecord[] | undefined;
   now: Date;
 }
 
@@ -252,5 +258,26 @@ export function deriveCheckpointStatus(f: CheckpointFacts): DerivedStatus {
   if (grantedAt !== undefined) status.grantedAt = grantedAt;
   if (prev.lastWriteTime !== undefined) status.lastWriteTime = prev.lastWriteTime;
   if (known) status.grantedMembers = granted;
+  const grants = f.grants !== undefined ? f.grants.map((g) => ({ ...g, members: [...g.members] })) : prev.grants;
+  if (grants !== undefined) status.grants = grants;
+  const revokedAt = revokedAtOf(prev, grants, phase, now);
+  if (revokedAt !== undefined) status.revokedAt = revokedAt;
   return { status, ready, requeueAt };
+}
+
+/**
+ * When the last grant went: set when the record becomes empty (or, for a record written before revokedAt existed,
+ * when a Checkpoint that is not Bound is first seen with nothing granted), cleared while anything is granted.
+ */
+function revokedAtOf(
+  prev: CheckpointStatus,
+  grants: readonly GrantRecord[] | undefined,
+  phase: CheckpointPhase,
+  now: Date,
+): string | undefined {
+  if (grants === undefined) return prev.revokedAt;
+  if (grants.length > 0) return undefined;
+  const prevHad = prev.grants !== undefined ? prev.grants.length > 0 : (prev.grantedMembers ?? []).length > 0;
+  if (prevHad) return rfc3339(now);
+  return prev.revokedAt ?? (phase !== 'Bound' ? rfc3339(now) : undefined);
 }

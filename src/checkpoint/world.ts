@@ -20,6 +20,8 @@ export interface ClusterView {
   policies(): CheckpointPolicy[];
   /** The namespace's labels, or undefined when the namespace does not exist. */
   namespaceLabels(namespace: string): Labels | undefined;
+  /** Whether the namespace is being deleted (has a deletionTimestamp). Optional: absent means never. */
+  namespaceTerminating?(namespace: string): boolean;
   serviceAccount(namespace: string, name: string): ServiceAccountLike | undefined;
   sparkApplication(namespace: string, name: string): CachedSparkApplication | undefined;
   scheduledSparkApplication(namespace: string, name: string): CachedScheduledSparkApplication | undefined;

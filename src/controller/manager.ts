@@ -14,7 +14,8 @@ import type { ClusterView, EventSink } from '../checkpoint/world.js';
 import type { Gcs } from '../gcs/client.js';
 import { type RunningController, runController } from '../kube/controller.js';
 import type { Logger } from '../kube/log.js';
-import { isConflict, type KubeRest } from '../kube/rest.js';
+import { Resources } from '../kube/resources.js';
+import { isConflict, isNotFound, type KubeRest } from '../kube/rest.js';
 import { WorkQueue } from '../kube/workqueue.js';
 import { logicalJobOf, type SparkApplicationLike } from '../policy/job.js';
 import { PolicySet } from '../policy/plan.js';
@@ -87,6 +88,10 @@ export function startManager(opts: ManagerOptions): RunningManager {
       const n = inf.namespaces.get(ns);
       return n ? (n.metadata.labels ?? {}) : undefined;
     },
+    namespaceTerminating: (ns) => {
+      const n = inf.namespaces.get(ns) as { metadata: { deletionTimestamp?: unknown } } | undefined;
+      return n?.metadata.deletionTimestamp !== undefined && n?.metadata.deletionTimestamp !== null;
+    },
     serviceAccount: (ns, name) => inf.serviceAccounts.get(name, ns),
     sparkApplication: (ns, name) => inf.sparkApplications.get(name, ns) as ReturnType<ClusterView['sparkApplication']>,
     scheduledSparkApplication: (ns, name) =>
@@ -100,6 +105,16 @@ export function startManager(opts: ManagerOptions): RunningManager {
     writer: new KubeCheckpointWriter(opts.rest),
     events: opts.events,
     backend: opts.backend,
+    // Before revoking the grants of a namespace the cache does not know, ask the API server (get namespaces).
+    namespaceGone: async (ns) => {
+      try {
+        await opts.rest.get(Resources.Namespace, ns);
+        return false;
+      } catch (err) {
+        if (isNotFound(err)) return true;
+        throw err;
+      }
+    },
     takeOrphan: (ns, name) => {
       const key = `${ns}/${name}`;
       const o = orphans.get(key);

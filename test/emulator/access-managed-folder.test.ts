@@ -17,7 +17,7 @@ import {
   ROLE,
   wiPrincipal,
 } from './access-support.js';
-import { adminJson, counters, createBucket, start } from './clients.js';
+import { adminJson, counters, createBucket, googleStorage, start } from './clients.js';
 
 const DRIVER = wiPrincipal('team-a', 'spark');
 const EXECUTOR = wiPrincipal('team-a', 'executor');
@@ -129,6 +129,44 @@ describe('ManagedFolderBackend', () => {
     );
     expect(objects.items?.map((o) => o.name)).toEqual([`${prefix}offsets/0`]);
     expect(await backend.observe(request('job', []))).toEqual({ members: [], prefixReady: true });
+  });
+
+  it('reports bindings Tidemark did not make as foreign, and apply replaces them (as version 3) even when one is conditional', async () => {
+    const backend = new ManagedFolderBackend({ gcs, snapshotTtlMs: 0 });
+    const prefix = `${ROOT}/team-a/job/`;
+    await backend.apply(request('job', [DRIVER]));
+    const admin = googleStorage(emu, emu.adminToken);
+    const current = await admin.managedFolders.getIamPolicy({
+      bucket,
+      managedFolder: prefix,
+      optionsRequestedPolicyVersion: 3,
+    });
+    await admin.managedFolders.setIamPolicy({
+      bucket,
+      managedFolder: prefix,
+      requestBody: {
+        version: 3,
+        etag: current.data.etag,
+        bindings: [
+          ...(current.data.bindings ?? []),
+          { role: 'roles/storage.objectViewer', members: ['allAuthenticatedUsers'] },
+          {
+            role: ROLE,
+            members: ['user:someone@example.com'],
+            condition: { title: 'later', expression: 'request.time < timestamp("2099-01-01T00:00:00Z")' },
+          },
+        ],
+      },
+    });
+    const seen = await backend.observe(request('job', [DRIVER]));
+    expect(seen.members).toEqual([DRIVER]);
+    expect(seen.foreign).toEqual([
+      'roles/storage.objectUser if "later": user:someone@example.com',
+      'roles/storage.objectViewer: allAuthenticatedUsers',
+    ]);
+    expect(await backend.apply(request('job', [DRIVER], [DRIVER]))).toEqual({ members: [DRIVER], prefixReady: true });
+    const after = await folderPolicy(emu, bucket, prefix);
+    expect(after.bindings).toEqual([{ role: ROLE, members: [DRIVER] }]);
   });
 
   it('a revoke for a folder that does not exist creates nothing', async () => {

@@ -8,14 +8,17 @@ import {
   apply,
   deleteObject,
   type Fixture,
+  scenario as fixtureScenario,
   getCheckpoint,
   isReady,
   namespaceWithSa,
   PROJECT,
   policy,
+  resyncAndSettle,
   setupFixture,
   sparkApp,
   waitForCheckpoint,
+  writeAs,
 } from './controller-fixture.js';
 
 const kc = testKubeConfig();
@@ -43,30 +46,11 @@ afterAll(async () => {
   await fx?.cleanup();
 });
 
-async function scenario(o: Partial<Parameters<typeof policy>[1]>, sas?: Parameters<typeof namespaceWithSa>[2]) {
-  const tag = uniqueSuffix();
-  const ns = await namespaceWithSa(kc, { 'tidemark-test-scenario': tag }, sas);
-  cleanups.push(ns.cleanup);
-  const root = `checkpoints/${tag}`;
-  const pol = policy(`pol-${tag}`, {
-    bucket: fx.bucket,
-    root,
-    selectNamespace: { 'tidemark-test-scenario': tag },
-    ...o,
-  });
-  await apply(kc, pol);
-  cleanups.push(() => deleteObject(kc, pol));
-  return { ns: ns.name, root, tag, pol };
+function scenario(o: Partial<Parameters<typeof policy>[1]> = {}, sas?: Parameters<typeof namespaceWithSa>[2]) {
+  return fixtureScenario(fx, cleanups, o, sas);
 }
 
-async function write(token: string, object: string): Promise<number> {
-  try {
-    await storageClient(fx.emu, token).bucket(fx.bucket).file(object).save('x', { resumable: false });
-    return 200;
-  } catch (err) {
-    return statusOf(err) ?? 0;
-  }
-}
+const write = (token: string, object: string, bucket?: string) => writeAs(fx, token, object, bucket);
 
 async function bucketPolicy() {
   const admin = googleStorage(fx.emu, fx.emu.adminToken);
@@ -106,11 +90,8 @@ describe('BucketCondition mode with Google service accounts', () => {
     await admin.buckets.setIamPolicy({ bucket: fx.bucket, requestBody: withGuest });
     await apply(kc, sparkApp(s.ns, 'stream-b'));
     await waitForCheckpoint(kc, s.ns, 'stream-b', isReady, 'Ready');
-    await ctrl.resyncNow();
-    await waitFor(
-      'the resync to settle',
-      async () => (await getCheckpoint(kc, s.ns, 'stream'))?.status?.phase === 'Bound',
-    );
+    // Wait for the resync to have reconciled every key (not for a condition that was already true).
+    await resyncAndSettle(ctrl);
     const later = await bucketPolicy();
     const mine = (later.bindings ?? []).find((b) => b.condition?.title === ours[0]?.condition?.title);
     expect([...(mine?.members ?? [])].sort()).toEqual([`serviceAccount:${GSA}`, 'user:guest@example.com'].sort());

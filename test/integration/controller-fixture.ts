@@ -9,7 +9,7 @@ import { type RunningControllerProcess, startController } from '../../src/contro
 import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createLogger } from '../../src/kube/log.js';
 import { prepareGcs } from '../../src/playground/gcs-setup.js';
-import { mintToken, start as startEmulator } from '../emulator/clients.js';
+import { mintToken, start as startEmulator, statusOf, storageClient } from '../emulator/clients.js';
 import { apply, uniqueSuffix, waitFor } from '../harness/kube.js';
 
 export const PROJECT = 'tidemark-test';
@@ -205,3 +205,107 @@ export async function deleteObject(kc: KubeConfig, obj: KubernetesObject): Promi
 }
 
 export { apply };
+
+/** One sample of a Prometheus text exposition (summed over the series that match every given label). */
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+async function scrape(ctrl: RunningControllerProcess): Promise<string> {
+  const res = await fetch(`${ctrl.health.url}/metrics`);
+  return res.text();
+}
+
+/**
+ * Runs a full resync now and waits for its observable end: every key it queued has been reconciled (the
+ * controller's reconcile count rose, the work queue is empty and no worker is busy). Waiting for a condition that was
+ * already true before the resync would prove nothing.
+ */
+export async function resyncAndSettle(ctrl: RunningControllerProcess): Promise<void> {
+  const before = sample(await scrape(ctrl), 'controller_runtime_reconcile_total', { controller: 'checkpoint' });
+  await ctrl.resyncNow();
+  await settled(
+    ctrl,
+    'the resync to be reconciled',
+    (t) => sample(t, 'controller_runtime_reconcile_total', { controller: 'checkpoint' }) > before,
+  );
+}
+
+export interface Scenario {
+  ns: string;
+  policyName: string;
+  root: string;
+  tag: string;
+  pol: KubernetesObject;
+}
+
+/**
+ * A namespace (labelled for one fresh policy) with service accounts (default: `spark`), and that policy on the
+ * fixture's bucket under a fresh root. Their removal is pushed onto `cleanups`.
+ */
+export async function scenario(
+  fx: Fixture,
+  cleanups: (() => Promise<void>)[],
+  o: Partial<Parameters<typeof policy>[1]> = {},
+  sas?: Parameters<typeof namespaceWithSa>[2],
+): Promise<Scenario> {
+  const tag = uniqueSuffix();
+  const ns = await namespaceWithSa(fx.kc, { 'tidemark-test-scenario': tag }, sas);
+  cleanups.push(ns.cleanup);
+  const policyName = `pol-${tag}`;
+  const root = `checkpoints/${tag}`;
+  const pol = policy(policyName, {
+    bucket: fx.bucket,
+    root,
+    selectNamespace: { 'tidemark-test-scenario': tag },
+    ...o,
+  });
+  await apply(fx.kc, pol);
+  cleanups.push(() => deleteObject(fx.kc, pol));
+  return { ns: ns.name, policyName, root, tag, pol };
+}
+
+/** Waits until the work queue is empty and no reconcile is running, and `more(text)` holds for the metrics. */
+async function settled(ctrl: RunningControllerProcess, what: string, more: (text: string) => boolean): Promise<void> {
+  await waitFor(what, async () => {
+    const text = await scrape(ctrl);
+    const depth = sample(text, 'workqueue_depth', { name: 'tidemark' });
+    const busy = sample(text, 'controller_runtime_active_workers', { controller: 'checkpoint' });
+    return more(text) && depth === 0 && busy === 0 ? true : undefined;
+  });
+}
+
+/**
+ * Deletes a SparkApplication and waits for the observable sign that the controller reconciled after it: its
+ * SparkApplication informer received the deletion (which queues the job's key at once) and the queue then drained.
+ */
+export async function deleteAppAndSettle(
+  ctrl: RunningControllerProcess,
+  kc: KubeConfig,
+  app: KubernetesObject,
+): Promise<void> {
+  const labels = { informer: 'sparkapplications.sparkoperator.k8s.io', type: 'DELETED' };
+  const before = sample(await scrape(ctrl), 'tidemark_informer_events_total', labels);
+  await deleteObject(kc, app);
+  await settled(
+    ctrl,
+    'the deletion to be reconciled',
+    (t) => sample(t, 'tidemark_informer_events_total', labels) > before,
+  );
+}
+
+/** The HTTP status of writing one object as `token` (200, or the error's status). */
+export async function writeAs(fx: Fixture, token: string, object: string, bucket = fx.bucket): Promise<number> {
+  try {
+    await storageClient(fx.emu, token).bucket(bucket).file(object).save('x', { resumable: false });
+    return 200;
+  } catch (err) {
+    return statusOf(err) ?? 0;
+  }
+}

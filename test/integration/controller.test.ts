@@ -5,8 +5,10 @@ import { googleStorage, mintToken, statusOf, storageClient } from '../emulator/c
 import { testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
 import {
   apply,
+  deleteAppAndSettle,
   deleteObject,
   type Fixture,
+  scenario as fixtureScenario,
   getCheckpoint,
   isReady,
   namespaceWithSa,
@@ -33,17 +35,8 @@ afterAll(async () => {
   await fx?.cleanup();
 });
 
-/** A namespace (labelled for one fresh policy) with a `spark` KSA, and that policy. */
-async function scenario(o: Partial<Parameters<typeof policy>[1]> = {}, sas?: Parameters<typeof namespaceWithSa>[2]) {
-  const tag = uniqueSuffix();
-  const ns = await namespaceWithSa(kc, { 'tidemark-test-scenario': tag }, sas);
-  cleanups.push(ns.cleanup);
-  const name = `pol-${tag}`;
-  const root = `checkpoints/${tag}`;
-  const pol = policy(name, { bucket: fx.bucket, root, selectNamespace: { 'tidemark-test-scenario': tag }, ...o });
-  await apply(kc, pol);
-  cleanups.push(() => deleteObject(kc, pol));
-  return { ns: ns.name, policyName: name, root, pol };
+function scenario(o: Partial<Parameters<typeof policy>[1]> = {}, sas?: Parameters<typeof namespaceWithSa>[2]) {
+  return fixtureScenario(fx, cleanups, o, sas);
 }
 
 async function canWrite(token: string, object: string): Promise<number> {
@@ -127,8 +120,7 @@ describe('ManagedFolder mode with Workload Identity principals', () => {
     await apply(kc, run('1700000000'));
     await apply(kc, run('1700003600'));
     // A finished run going away does not release the scheduled job's checkpoint.
-    await deleteObject(kc, run('1700000000'));
-    await new Promise((r) => setTimeout(r, 1500));
+    await deleteAppAndSettle(ctrl, kc, run('1700000000'));
     expect(await getCheckpoint(kc, s.ns, 'hourly-1700000000')).toBeUndefined();
     expect(await getCheckpoint(kc, s.ns, 'hourly-1700003600')).toBeUndefined();
     const again = await getCheckpoint(kc, s.ns, 'hourly');

@@ -9,15 +9,15 @@ const B =
   'principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p.svc.id.goog/subject/ns/n/sa/b';
 
 describe('desiredFolderPolicy', () => {
-  it('is one unconditional binding with sorted, unique members, carrying the etag', () => {
+  it('is one unconditional binding with sorted, unique members, carrying the etag, as version 3', () => {
     expect(desiredFolderPolicy(ROLE, [B, A, B], 'CAE=')).toEqual({
-      version: 1,
+      version: 3,
       etag: 'CAE=',
       bindings: [{ role: ROLE, members: [A, B] }],
     });
   });
   it('has no bindings to revoke', () => {
-    expect(desiredFolderPolicy(ROLE, [])).toEqual({ version: 1, bindings: [] });
+    expect(desiredFolderPolicy(ROLE, [])).toEqual({ version: 3, bindings: [] });
   });
   it('refuses an empty role or member', () => {
     expect(() => desiredFolderPolicy('', [A])).toThrow(/role/);
