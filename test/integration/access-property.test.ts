@@ -8,6 +8,7 @@
 //   TIDEMARK_PROPERTY_SEED      replay: the seed printed by a failing run (with TIDEMARK_PROPERTY_PATH for its shrunk case)
 //   TIDEMARK_PROPERTY_PATH      replay: the counterexample path printed by a failing run
 //   TIDEMARK_PROPERTY_COMMANDS  only these command groups (comma-separated; see commands.ts GROUPS); default all
+//   TIDEMARK_PROPERTY_EXAMPLE   a sequence to run first: the JSON array of commands of a printed counterexample
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { testKubeConfig, uniqueSuffix } from '../harness/kube.js';
@@ -22,6 +23,10 @@ const SEED = process.env.TIDEMARK_PROPERTY_SEED
   : Date.now() ^ (Math.random() * 0x100000000);
 const PATH = process.env.TIDEMARK_PROPERTY_PATH || undefined;
 const GROUPS_ON = parseGroups(process.env.TIDEMARK_PROPERTY_COMMANDS);
+/** A sequence to run first, as printed in a counterexample (JSON array of commands). */
+const EXAMPLE = process.env.TIDEMARK_PROPERTY_EXAMPLE
+  ? (JSON.parse(process.env.TIDEMARK_PROPERTY_EXAMPLE) as Command[])
+  : undefined;
 
 /** Runs one sequence; throws a Violation naming the step, what was wrong and the whole (described) sequence. */
 async function runSequence(
@@ -80,7 +85,7 @@ describe('least privilege under every edit (issue 8)', () => {
       try {
         await fc.assert(
           fc.asyncProperty(sequenceArb(GROUPS_ON), (commands) => runSequence(commands, stats)),
-          { numRuns: RUNS, seed: SEED, ...(PATH ? { path: PATH } : {}) },
+          { numRuns: RUNS, seed: SEED, ...(PATH ? { path: PATH } : {}), ...(EXAMPLE ? { examples: [[EXAMPLE]] } : {}) },
         );
       } finally {
         const per = stats.sequences > 0 ? Math.round(stats.ms / stats.sequences) : 0;

@@ -42,6 +42,7 @@ import {
   type PolicyState,
   prefixOf,
   ROLES,
+  recordLegit,
   STRANGER,
   sureProvision,
   type World,
@@ -291,6 +292,7 @@ export class Sequence {
       });
     }
     this.world.jobs.delete(k);
+    this.world.legit.delete(k);
   }
 
   private checkpointRef(ns: Idx, job: Idx): KubernetesObject {
@@ -418,7 +420,11 @@ export class Sequence {
       }
     });
     w.namespaces[ns] = false;
-    for (const k of [...w.jobs.keys()]) if (k.startsWith(`${ns}/`)) w.jobs.delete(k);
+    for (const k of [...w.jobs.keys()]) {
+      if (!k.startsWith(`${ns}/`)) continue;
+      w.jobs.delete(k);
+      w.legit.delete(k);
+    }
     for (const k of [...w.handMade]) if (k.startsWith(`${ns}/`)) w.handMade.delete(k);
   }
 
@@ -494,7 +500,7 @@ export class Sequence {
       if (w.handMade.has(k)) continue;
       const j = w.jobs.get(k);
       const d = j ? decideJob(this.names, w, Number(k[0]) as Idx, j) : undefined;
-      if (!d?.selected && cp.status?.phase !== 'Released') out.push(`${where} not Released (no live job selects it)`);
+      if (!d?.claims && cp.status?.phase !== 'Released') out.push(`${where} not Released (no live job claims it)`);
     }
     for (const k of w.jobs.keys()) {
       const cp = cps.get(k);
@@ -558,6 +564,7 @@ export class Sequence {
       );
       if (!kept) violations.push(`the foreign bucket binding (${AUDITOR} objectViewer) was lost`);
     }
+    recordLegit(this.names, w);
     return violations.sort();
   }
 

@@ -99,6 +99,11 @@ export interface World {
   usedJobs: Set<Idx>;
   /** Every principal a command of this sequence named (jobs' service accounts, Checkpoint members, strangers). */
   principals: Set<string>;
+  /**
+   * Per live job, the prefixes a policy provisioned it at (or may have) since it was created: the only places a
+   * blocked job may keep a grant at.
+   */
+  legit: Map<string, Set<string>>;
 }
 
 export function emptyWorld(): World {
@@ -112,6 +117,7 @@ export function emptyWorld(): World {
     usedNamespaces: new Set(),
     usedJobs: new Set(),
     principals: new Set(),
+    legit: new Map(),
   };
 }
 
@@ -187,8 +193,11 @@ export function jobServiceAccounts(j: Pick<JobSpec, 'sa' | 'exec'>): Sa[] {
 export interface JobDecision {
   /** Must be provisioned by this policy / may be (an undecided corner) / nothing. */
   policy?: { p: 0 | 1; strength: 'must' | 'may' } | undefined;
-  /** Some policy selects the job (so a Checkpoint it holds may be kept as it is, e.g. on a conflict). */
-  selected: boolean;
+  /**
+   * Some policy selects the job, or its annotation names one: the job is blocked rather than gone, so a Checkpoint
+   * it held may be kept as it is (a conflict, a bad annotation, a shadowed policy).
+   */
+  claims: boolean;
 }
 
 /**
@@ -204,24 +213,19 @@ export function decideJob(names: Names, w: World, ns: Idx, j: JobState): JobDeci
     return pol !== undefined && (pol.ns & (1 << ns)) !== 0 && (!pol.gold || j.tier === 'gold');
   });
   const live = candidates.filter((p) => !shadowed.has(p));
-  const selected = candidates.length > 0;
+  const claims = candidates.length > 0 || j.annotate !== null;
   if (j.annotate !== null) {
     const a = j.annotate;
-    if (candidates.includes(a)) return { selected, policy: shadowed.has(a) ? undefined : { p: a, strength: 'must' } };
+    if (candidates.includes(a)) return { claims, policy: shadowed.has(a) ? undefined : { p: a, strength: 'must' } };
     const only = live[0];
-    if (only !== undefined && candidates.length === 1) return { selected, policy: { p: only, strength: 'may' } };
-    return { selected };
+    if (only !== undefined && candidates.length === 1) return { claims, policy: { p: only, strength: 'may' } };
+    return { claims };
   }
   const only = live[0];
   if (only !== undefined && live.length === 1) {
-    return { selected, policy: { p: only, strength: candidates.length === 1 ? 'must' : 'may' } };
+    return { claims, policy: { p: only, strength: candidates.length === 1 ? 'must' : 'may' } };
   }
-  return { selected };
-}
-
-/** A prefix that is the job's own place under one of the roots (`<root>/<ns>/<job>/`). */
-function ownLocation(names: Names, ns: Idx, job: Idx, prefix: string): boolean {
-  return ([0, 1, 2] as const).some((r) => prefixOf(names, r, ns, job) === prefix);
+  return { claims };
 }
 
 /**
@@ -261,7 +265,7 @@ export function expectedAccess(
     }
     // A Checkpoint the job already holds elsewhere (another root, or a policy conflict): keeping its grant as it was
     // is a product decision, not a leak, as long as it is the job's own place.
-    if (cp && d.selected && cp.prefix !== undefined && ownLocation(names, ns, job, cp.prefix)) {
+    if (cp && d.claims && w.legit.get(k)?.has(cp.prefix)) {
       const current = d.policy ? prefixOf(names, (w.policies[d.policy.p] as PolicyState).root, ns, job) : undefined;
       if (cp.prefix !== current) {
         for (const pr of new Set([...principals, ...cp.members])) put(pr, cp.prefix, { kind: 'may' });
@@ -269,6 +273,19 @@ export function expectedAccess(
     }
   }
   return out;
+}
+
+/** Records, after a step, where every live job is (or may be) provisioned: see World.legit. */
+export function recordLegit(names: Names, w: World): void {
+  for (const [k, j] of w.jobs) {
+    const [ns, job] = k.split('/').map(Number) as [Idx, Idx];
+    const d = decideJob(names, w, ns, j);
+    if (!d.policy) continue;
+    const prefix = prefixOf(names, (w.policies[d.policy.p] as PolicyState).root, ns, job);
+    const set = w.legit.get(k) ?? new Set<string>();
+    set.add(prefix);
+    w.legit.set(k, set);
+  }
 }
 
 /** The expectation for `principal` on `prefix`: the entries for `prefix` and every prefix containing it. */
