@@ -54,7 +54,14 @@ export function commandArb(groups: ReadonlySet<Group>): fc.Arbitrary<Command> {
     root,
     mode: on('policy') ? fc.constantFrom(...MODES) : fc.constant(MODES[0]),
     role: on('policy') ? idx : fc.constant<Idx>(0),
-    ns: on('policy') || on('overlap') ? fc.integer({ min: 1, max: 7 }) : fc.constant(7),
+    // Mostly one namespace each, so that two policies select different jobs (a conflict provisions nothing).
+    ns:
+      on('policy') || on('overlap')
+        ? fc.oneof(
+            { arbitrary: fc.constantFrom(1, 2, 4), weight: 2 },
+            { arbitrary: fc.integer({ min: 1, max: 7 }), weight: 1 },
+          )
+        : fc.constant(7),
     gold: on('annotation') ? fc.boolean() : fc.constant(false),
   });
   const putJob = fc.record({
