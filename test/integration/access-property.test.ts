@@ -34,11 +34,11 @@ async function runSequence(
   stats: { sequences: number; steps: number; ms: number },
 ): Promise<void> {
   const started = Date.now();
-  const t0 = Date.now();
   const s = await Sequence.start(kc, uniqueSuffix());
+  // TIDEMARK_PROPERTY_PROFILE=1: how long each part took.
   const lap = (what: string, since: number) =>
     process.env.TIDEMARK_PROPERTY_PROFILE && console.log(`[profile] ${what} ${Date.now() - since} ms`);
-  lap('start', t0);
+  lap('start', started);
   const text = commands.map((c, i) => `  ${i + 1}. ${describeCommand(s.names, c)}`).join('\n');
   try {
     await s.converge(false);
