@@ -5,9 +5,10 @@
 // "Converged" is observed, never slept for: the work queue is empty with no reconcile running (the controller's
 // /metrics: workqueue_depth, controller_runtime_active_workers) twice in a row with no reconcile finished in between
 // (controller_runtime_reconcile_total), every policy's and every Checkpoint's status has caught up with its
-// generation, no Checkpoint is being deleted, every job the model says must be provisioned has a Ready Checkpoint
-// and every Checkpoint no live job claims is Released. Then a resync (drift repair and the orphan scan) and the
-// same wait again.
+// generation, no Checkpoint is being deleted (but a live job's, which the controller may refuse to let go), every
+// job the model says must be provisioned has a Bound Checkpoint with AccessGranted=True, and every Checkpoint no
+// live job claims is Released. Then, after steps that change GCS behind the controller's back or leave prefixes
+// without a Checkpoint (and after the last step), a resync (drift repair and the orphan scan) and the same wait.
 import {
   ApiException,
   CoreV1Api,
@@ -490,7 +491,11 @@ export class Sequence {
     for (const [k, cp] of cps) {
       const where = `Checkpoint ${this.label(k)}`;
       if (cp.metadata.deletionTimestamp) {
-        out.push(`${where} is being deleted (finalizers ${JSON.stringify(cp.metadata.finalizers)})`);
+        // Refusing to let a live job's Checkpoint go (finalizer kept while the job lives) is one of the two answers
+        // issue 8 item 4 allows; any other Checkpoint being deleted must finish.
+        const j = w.jobs.get(k);
+        const live = j !== undefined && decideJob(this.names, w, Number(k[0]) as Idx, j).claims;
+        if (!live) out.push(`${where} is being deleted (finalizers ${JSON.stringify(cp.metadata.finalizers)})`);
         continue;
       }
       const conds = cp.status?.conditions ?? [];
