@@ -1,40 +1,17 @@
 // `tidemark emulator` as a process: `node bin/tidemark.js emulator --port 0` prints a URL that answers, --help,
 // bad flags give one line and a non-zero exit, SIGTERM/SIGINT stop it with exit 0.
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/index.js';
+import { BIN as bin, ensureBuilt } from '../harness/cli.js';
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..', '..');
-const bin = join(root, 'bin', 'tidemark.js');
-
-/** The newest modification time under a directory. */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
 
 // bin/tidemark.js runs the compiled CLI in dist/ (npm install builds it); rebuild it when the sources are newer.
-beforeAll(async () => {
-  const built = join(root, 'dist', 'cli', 'emulator.js');
-  const sources = Math.max(newest(join(root, 'src', 'cli')), newest(join(root, 'src', 'emulator')));
-  if (!existsSync(built) || statSync(built).mtimeMs < sources || newest(join(root, 'dist', 'emulator')) < sources) {
-    await run('flock', ['/tmp/tidemark-build.lock', 'npx', 'tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(
-      (err: { stdout?: string }) => {
-        // tsc still emits when another part of the tree has type errors; only a missing output is fatal.
-        if (!existsSync(built)) throw new Error(`build failed: ${err.stdout ?? String(err)}`);
-      },
-    );
-  }
-}, 300_000);
+beforeAll(() => ensureBuilt(join('cli', 'emulator.js'), ['cli', 'emulator']), 300_000);
 
 const children: ChildProcessWithoutNullStreams[] = [];
 afterEach(() => {
