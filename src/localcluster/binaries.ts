@@ -155,7 +155,7 @@ function isComplete(dir: string): boolean {
   return BINARIES.every((name) => isExecutable(join(dir, name)));
 }
 
-function isExecutable(path: string): boolean {
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return statSync(path).isFile();
@@ -171,7 +171,7 @@ function findOnPath(name: string): string | undefined {
   return undefined;
 }
 
-function goBinary(): string {
+export function goBinary(): string {
   if (process.env.GO) return process.env.GO;
   const onPath = findOnPath('go');
   if (onPath) return onPath;
@@ -211,13 +211,13 @@ async function build(
   log(`envtest binaries: built in ${seconds(started)}`);
 }
 
-function seconds(since: number): string {
+export function seconds(since: number): string {
   const s = Math.round((Date.now() - since) / 1000);
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
 /** `go build -v` in cwd; prints a progress line every 20 s (packages compiled so far) and fails with Go's output. */
-function goBuild(go: string, cwd: string, args: string[], log: Log, signal?: AbortSignal): Promise<void> {
+export function goBuild(go: string, cwd: string, args: string[], log: Log, signal?: AbortSignal): Promise<void> {
   const target = args[args.length - 1] === '.' ? 'etcd' : (args[args.length - 1] ?? '').replace('./cmd/', '');
   const started = Date.now();
   log(`envtest binaries: go build ${target} ...`);
@@ -265,7 +265,7 @@ function goBuild(go: string, cwd: string, args: string[], log: Log, signal?: Abo
 /**
  * A lock directory (mkdir is atomic) holding the owner's pid. A lock whose owner is gone is broken and taken over.
  */
-async function acquireLock(path: string, log: Log): Promise<() => Promise<void>> {
+export async function acquireLock(path: string, log: Log): Promise<() => Promise<void>> {
   let lastNotice = 0;
   for (;;) {
     try {
