@@ -25,7 +25,13 @@ export interface Fixture {
   emu: RunningEmulator;
   bucket: string;
   controllerToken: string;
-  startController(opts?: { identity?: string; leaderElection?: boolean }): Promise<RunningControllerProcess>;
+  startController(opts?: {
+    identity?: string;
+    leaderElection?: boolean;
+    /** Another identity's kubeconfig (default: the test cluster's admin). */
+    kubeconfig?: string;
+    leaseNamespace?: string;
+  }): Promise<RunningControllerProcess>;
   cleanup(): Promise<void>;
 }
 
@@ -42,7 +48,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
     controllerToken,
     async startController(opts = {}) {
       const c = await startController({
-        kubeconfig: inject('kubeconfig'),
+        kubeconfig: opts.kubeconfig ?? inject('kubeconfig'),
         gcs: { endpoint: emu.url, accessToken: controllerToken },
         logger: createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'silent' }),
         concurrency: 4,
@@ -50,7 +56,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
         healthHost: '127.0.0.1',
         healthPort: 0,
         leaderElection: opts.leaderElection ?? true,
-        leaseNamespace: 'default',
+        leaseNamespace: opts.leaseNamespace ?? 'default',
         leaseName,
         identity: opts.identity,
         bucketWriteIntervalMs: 200,
