@@ -26,7 +26,10 @@ export async function runEmulator(opts: RunEmulatorOptions = {}): Promise<Runnin
   const config: Record<string, number> = {};
   if (opts.latencyMs !== undefined) config.latencyMs = opts.latencyMs;
   if (opts.bucketWriteLimit !== undefined) config.bucketWriteLimitPerSecond = opts.bucketWriteLimit;
-  const { startEmulator } = await import('../emulator/index.js');
+  const { startEmulator } = await import('../emulator/index.js').catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new Error('the GCS emulator is not part of this installation (the controller image leaves it out)');
+  });
   const emu = await startEmulator({
     ...(opts.host !== undefined ? { host: opts.host } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),

@@ -114,6 +114,16 @@ export function sortManifests(docs: readonly InputDocument[], options: SortOptio
   return m;
 }
 
+/** Whether plan reads objects of this kind (or rejects it as a typo in a group it knows). */
+function readsKind(apiVersion: string, kind: string): boolean {
+  const group = apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
+  return (
+    group === GROUP ||
+    group === SPARK_OPERATOR_GROUP ||
+    (apiVersion === 'v1' && (kind === 'ServiceAccount' || kind === 'Namespace'))
+  );
+}
+
 function toManifest(doc: InputDocument): Manifest {
   const v = doc.value;
   const where = doc.source;
@@ -124,6 +134,8 @@ function toManifest(doc: InputDocument): Manifest {
     throw new PlanInputError(`${where}: not a Kubernetes object (no apiVersion or kind)`);
   }
   if (!isRecord(metadata) || typeof metadata.name !== 'string' || metadata.name === '') {
+    // A kustomization.yaml in a directory, or any other object plan does not read, needs no name.
+    if (!readsKind(apiVersion, kind)) return { source: where, apiVersion, kind, metadata: { name: '' }, raw: v };
     throw new PlanInputError(`${where}: ${kind} has no metadata.name`);
   }
   if (metadata.namespace !== undefined && typeof metadata.namespace !== 'string') {

@@ -70,7 +70,9 @@ describe('tidemark plan: outputs and exit codes', { timeout: 120_000 }, () => {
     writeFileSync(other, 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n');
     const r = await tidemark(['plan', '-f', 'config/samples', '-f', other]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('1 object(s) of kinds plan does not read were skipped: apps/v1 Deployment.');
+    expect(r.stdout).toContain(
+      '2 object(s) of kinds plan does not read were skipped: apps/v1 Deployment, kustomize.config.k8s.io/v1beta1 Kustomization.',
+    );
   });
 
   it('--help documents the exit codes', async () => {
