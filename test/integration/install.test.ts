@@ -129,6 +129,14 @@ describe('Helm: the chart renders and passes server-side dry-run', () => {
       'helm template',
     );
 
+  it('helm lint passes', async () => {
+    const out = ok(
+      await run(helm, ['lint', 'charts/tidemark', '--strict', '--kube-version', inject('kubeVersion')]),
+      'helm lint',
+    );
+    expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
+  });
+
   it('defaults: 2 replicas, the self-bootstrapped webhook certificate, no ServiceMonitor', async () => {
     const rendered = await template('tidemark-system', []);
     expect(kinds(rendered)).not.toContain('ServiceMonitor');
