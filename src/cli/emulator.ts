@@ -1,7 +1,8 @@
 // `tidemark emulator`: runs the GCS/IAM emulator in the foreground until SIGINT/SIGTERM (design §6).
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { destination, pino } from 'pino';
-import { type RunningEmulator, startEmulator } from '../emulator/index.js';
+// Loaded on use: the controller image leaves the emulator out (see Dockerfile), and other commands start faster.
+import type { RunningEmulator } from '../emulator/index.js';
 
 export interface RunEmulatorOptions {
   host?: string;
@@ -25,6 +26,10 @@ export async function runEmulator(opts: RunEmulatorOptions = {}): Promise<Runnin
   const config: Record<string, number> = {};
   if (opts.latencyMs !== undefined) config.latencyMs = opts.latencyMs;
   if (opts.bucketWriteLimit !== undefined) config.bucketWriteLimitPerSecond = opts.bucketWriteLimit;
+  const { startEmulator } = await import('../emulator/index.js').catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new Error('the GCS emulator is not part of this installation (the controller image leaves it out)');
+  });
   const emu = await startEmulator({
     ...(opts.host !== undefined ? { host: opts.host } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),

@@ -211,13 +211,13 @@ async function build(
   log(`envtest binaries: built in ${seconds(started)}`);
 }
 
-function seconds(since: number): string {
+export function seconds(since: number): string {
   const s = Math.round((Date.now() - since) / 1000);
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
 /** `go build -v` in cwd; prints a progress line every 20 s (packages compiled so far) and fails with Go's output. */
-function goBuild(go: string, cwd: string, args: string[], log: Log, signal?: AbortSignal): Promise<void> {
+export function goBuild(go: string, cwd: string, args: string[], log: Log, signal?: AbortSignal): Promise<void> {
   const target = args[args.length - 1] === '.' ? 'etcd' : (args[args.length - 1] ?? '').replace('./cmd/', '');
   const started = Date.now();
   log(`envtest binaries: go build ${target} ...`);

@@ -27,7 +27,13 @@ export interface Fixture {
   controllerToken: string;
   /** The leader-election Lease (namespace `default`) the fixture's controllers share. */
   leaseName: string;
-  startController(opts?: { identity?: string; leaderElection?: boolean }): Promise<RunningControllerProcess>;
+  startController(opts?: {
+    identity?: string;
+    leaderElection?: boolean;
+    /** Another identity's kubeconfig (default: the test cluster's admin). */
+    kubeconfig?: string;
+    leaseNamespace?: string;
+  }): Promise<RunningControllerProcess>;
   cleanup(): Promise<void>;
 }
 
@@ -45,7 +51,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
     leaseName,
     async startController(opts = {}) {
       const c = await startController({
-        kubeconfig: inject('kubeconfig'),
+        kubeconfig: opts.kubeconfig ?? inject('kubeconfig'),
         gcs: { endpoint: emu.url, accessToken: controllerToken },
         logger: createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'silent' }),
         concurrency: 4,
@@ -53,7 +59,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
         healthHost: '127.0.0.1',
         healthPort: 0,
         leaderElection: opts.leaderElection ?? true,
-        leaseNamespace: 'default',
+        leaseNamespace: opts.leaseNamespace ?? 'default',
         leaseName,
         identity: opts.identity,
         bucketWriteIntervalMs: 200,

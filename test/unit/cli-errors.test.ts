@@ -2,11 +2,11 @@
 // with one clear line on stderr (never the command's whole help) and a non-zero exit. The commands are read from
 // `tidemark --help`, so a command added later is covered without touching this file.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureCliBuilt, runCli } from '../harness/cli.js';
+import { type CliResult, ensureCliBuilt, runCli } from '../harness/cli.js';
 
 beforeAll(ensureCliBuilt, 300_000);
 
-function expectOneLine(r: { code: number; stdout: string; stderr: string }, ...words: string[]): void {
+function expectOneLine(r: CliResult, ...words: string[]): void {
   expect(r.code).not.toBe(0);
   expect(r.stdout).toBe('');
   const lines = r.stderr.split('\n').filter((l) => l !== '');
