@@ -4,6 +4,7 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client
 import type { AccessBackend, AccessMode } from '../access/backend.js';
 import { BucketConditionBackend } from '../access/bucket-condition-backend.js';
 import { ManagedFolderBackend } from '../access/managed-folder-backend.js';
+import { type AdmissionConfig, type RunningAdmission, startAdmission } from '../admission/index.js';
 import type { Checkpoint, CheckpointPolicy } from '../api/index.js';
 import type { EventSink } from '../checkpoint/world.js';
 import { createGcs, type GcsClientOptions } from '../gcs/client.js';
@@ -33,10 +34,14 @@ export interface ControllerConfig {
   identity?: string | undefined;
   /** BucketCondition mode: minimum time between two writes of one bucket's policy. */
   bucketWriteIntervalMs?: number | undefined;
+  /** The admission webhooks (src/admission); undefined: none. */
+  webhook?: AdmissionConfig | undefined;
 }
 
 export interface RunningControllerProcess {
   health: HealthServer;
+  /** The webhook server, on every replica (undefined when off). */
+  admission?: RunningAdmission | undefined;
   identity: string;
   isLeader(): boolean;
   /** Enqueues everything and scans for orphans now (only while leading). */
@@ -90,6 +95,10 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     },
   };
 
+  const admission = cfg.webhook
+    ? await startAdmission({ config: cfg.webhook, rest, caches: inf as never, events, logger, registry })
+    : undefined;
+
   const gcsRequests = new Counter({
     name: 'tidemark_gcs_requests_total',
     help: 'Cloud Storage calls made by the access backends, by method and HTTP status',
@@ -135,11 +144,12 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       concurrency: cfg.concurrency,
       resyncMs: cfg.resyncMs,
     });
+    admission?.startLeading();
   };
   const stopLeading = async () => {
     const m = manager;
     manager = undefined;
-    await m?.stop({ drain: true });
+    await Promise.all([m?.stop({ drain: true }), admission?.stopLeading()]);
   };
 
   const abort = new AbortController();
@@ -172,6 +182,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   let stopped: Promise<void> | undefined;
   return {
     health,
+    admission,
     identity,
     isLeader: () => (elector ? elector.isLeader() : true),
     resyncNow: async () => {
@@ -188,6 +199,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     await stopLeading();
     abort.abort();
     await electing;
+    await admission?.stop();
     await Promise.all(all.map((i) => i.stop()));
     await recorder.close();
     await health.close();
