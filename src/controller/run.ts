@@ -71,13 +71,20 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   };
   const all = Object.values(inf) as Informer[];
 
+  let admission: RunningAdmission | undefined;
   const health = await startHealthServer({
     registry,
     host: cfg.healthHost,
     port: cfg.healthPort,
     logger,
     liveness: all.map(informerLiveness),
-    readiness: all.map(informerSynced),
+    readiness: [
+      ...all.map(informerSynced),
+      {
+        name: 'webhook-server',
+        check: () => ({ ok: !cfg.webhook || admission !== undefined, message: 'webhook server not serving yet' }),
+      },
+    ],
   });
   logger.info({ url: health.url }, 'health and metrics server listening');
 
@@ -95,7 +102,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     },
   };
 
-  const admission = cfg.webhook
+  admission = cfg.webhook
     ? await startAdmission({ config: cfg.webhook, rest, caches: inf as never, events, logger, registry })
     : undefined;
 
