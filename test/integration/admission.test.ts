@@ -451,7 +451,7 @@ describe('replicas, restarts and downtime', () => {
     expect((await readSecret('webhook-tls')).rv).toBe(before.rv);
   });
 
-  it('with every webhook server stopped, selected namespaces refuse jobs and driver pods; others are unaffected', async () => {
+  it('with every webhook server stopped, selected namespaces refuse jobs and driver pods; others are unaffected; policies are not validated', async () => {
     await a?.stop();
     await b?.stop();
     a = undefined;
@@ -462,6 +462,15 @@ describe('replicas, restarts and downtime', () => {
     const plain = sparkApp(ns.none, 'while-down') as Obj;
     expect((await create(plain)).spec).toStrictEqual(plain.spec);
     expect(gates(await create(driverPod(ns.none, 'while-down')))).toEqual([]);
+    // tidemark-validating fails open: an overlapping policy gets in (the controller's RootOverlap is the net).
+    const overlapping = policy(`adm-${tag}-while-down`, {
+      bucket: fx.bucket,
+      root: `${roots.warn}/inner`,
+      selectNamespace: { 'tidemark-admission-test': 'nobody' },
+    });
+    policies.push(overlapping);
+    await create(overlapping);
+    await deleteObject(kc, overlapping);
   });
 
   it('renews the serving certificate before it expires, and the API server keeps calling the webhook', async () => {
