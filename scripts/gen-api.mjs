@@ -35,6 +35,7 @@ const NAMES = {
     'spec.access.workloadIdentity': 'WorkloadIdentity',
     'spec.retention': 'CheckpointPolicyRetention',
     'spec.gc': 'CheckpointPolicyGC',
+    'spec.admission': 'CheckpointPolicyAdmission',
     status: 'CheckpointPolicyStatus',
     'status.lastGC': 'GCRunSummary',
   },

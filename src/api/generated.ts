@@ -17,6 +17,7 @@ export interface CheckpointPolicySpec {
   access: CheckpointPolicyAccess;
   retention?: CheckpointPolicyRetention;
   gc?: CheckpointPolicyGC;
+  admission?: CheckpointPolicyAdmission;
 }
 /**
  * Where checkpoints live. Both fields are immutable.
@@ -117,6 +118,17 @@ export interface CheckpointPolicyGC {
    * Default: 100.
    */
   maxDeletesPerRun?: number;
+}
+/**
+ * What Tidemark's admission webhook does with a selected SparkApplication that sets its own checkpoint location.
+ */
+export interface CheckpointPolicyAdmission {
+  /**
+   * A selected SparkApplication whose spark.sql.streaming.checkpointLocation points outside its own prefix: Warn (default) admits it unchanged with an admission warning and a Warning Event (the job will get 403 there, since nothing is granted outside its prefix); Deny refuses it.
+   *
+   * Default: "Warn".
+   */
+  outsidePrefix?: 'Warn' | 'Deny';
 }
 
 /**

@@ -1,6 +1,7 @@
 // `tidemark controller`: runs the controller in the foreground (in a cluster: in-cluster config; locally: a
 // kubeconfig) until SIGINT/SIGTERM, then finishes in-flight reconciles, releases its lease and exits 0.
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { addWebhookOptions, webhookConfig } from '../admission/flags.js';
 import { createLogger } from '../kube/log.js';
 import { parseDuration } from '../policy/duration.js';
 
@@ -26,7 +27,7 @@ function hostPort(value: string): { host: string; port: number } {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('controller')
     .description('Run the controller: provision, grant and release checkpoints for selected Spark jobs')
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, in-cluster config, ~/.kube/config)')
@@ -63,7 +64,8 @@ export function register(program: Command): void {
     .option('--lease-name <name>', 'name of the leader-election Lease', 'tidemark-controller')
     .addOption(
       new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'),
-    )
+    );
+  addWebhookOptions(cmd)
     .addHelpText(
       'after',
       `
@@ -87,6 +89,7 @@ $TIDEMARK_GCS_ACCESS_TOKEN.`,
         leaderElection: o.leaderElect,
         leaseNamespace: o.leaseNamespace,
         leaseName: o.leaseName,
+        webhook: webhookConfig(o),
       });
       let stopping = false;
       const stop = (signal: string) => {

@@ -4,8 +4,10 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client
 import type { AccessBackend, AccessMode } from '../access/backend.js';
 import { BucketConditionBackend } from '../access/bucket-condition-backend.js';
 import { ManagedFolderBackend } from '../access/managed-folder-backend.js';
+import { type AdmissionConfig, type RunningAdmission, startAdmission } from '../admission/index.js';
 import type { Checkpoint, CheckpointPolicy } from '../api/index.js';
 import type { EventSink } from '../checkpoint/world.js';
+import { type RunningGc, startGc as startGcOnLeader } from '../gc/controller.js';
 import { createGcs, type GcsClientOptions } from '../gcs/client.js';
 import { loadKubeConfig } from '../kube/client.js';
 import { EventRecorder } from '../kube/events.js';
@@ -35,14 +37,22 @@ export interface ControllerConfig {
   identity?: string | undefined;
   /** BucketCondition mode: minimum time between two writes of one bucket's policy. */
   bucketWriteIntervalMs?: number | undefined;
+  /** The admission webhooks (src/admission); undefined: none. */
+  webhook?: AdmissionConfig | undefined;
+  /** How long a GC run's per-policy Lease lasts without renewal (default 30 s). */
+  gcLeaseDurationMs?: number | undefined;
 }
 
 export interface RunningControllerProcess {
   health: HealthServer;
   identity: string;
+  /** The webhook server, on every replica (undefined when off). */
+  admission?: RunningAdmission | undefined;
   isLeader(): boolean;
   /** Enqueues everything and scans for orphans now (only while leading). */
   resyncNow(): Promise<void>;
+  /** Runs a policy's garbage collection now (only while leading); resolves when it ends. */
+  gcNow(policy: string): Promise<void>;
   /** Resolves when the last leadership term that ended has stopped all its work. */
   idle(): Promise<void>;
   /** Graceful: stops taking work, finishes in-flight reconciles, releases the lease. */
@@ -69,6 +79,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     serviceAccounts: informer(Resources.ServiceAccount),
   };
   const all = Object.values(inf) as Informer[];
+  let admission: RunningAdmission | undefined;
 
   const health = await startHealthServer({
     registry,
@@ -76,7 +87,13 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     port: cfg.healthPort,
     logger,
     liveness: all.map(informerLiveness),
-    readiness: all.map(informerSynced),
+    readiness: [
+      ...all.map(informerSynced),
+      {
+        name: 'webhook-server',
+        check: () => ({ ok: !cfg.webhook || admission !== undefined, message: 'webhook server not serving yet' }),
+      },
+    ],
   });
   logger.info({ url: health.url }, 'health and metrics server listening');
   // Missing CRDs (e.g. no Spark Operator) are named in the log and in /readyz instead of a silent backoff.
@@ -86,6 +103,27 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   for (const i of all) i.start();
   await Promise.all(all.map((i) => i.waitForSync()));
   logger.info('caches synced');
+
+  // Admission serves on every replica (not only the leader), so it has its own, unfenced event recorder.
+  const admissionRecorder = new EventRecorder({ rest, reportingInstance: identity, logger, registry });
+  const admissionEvents: EventSink = {
+    event(regarding, type, reason, message) {
+      admissionRecorder.record(
+        { ...regarding, namespace: regarding.namespace ?? undefined } as Parameters<EventRecorder['record']>[0],
+        { type, reason, action: 'Admit', note: message },
+      );
+    },
+  };
+  admission = cfg.webhook
+    ? await startAdmission({
+        config: cfg.webhook,
+        rest,
+        caches: inf as never,
+        events: admissionEvents,
+        logger,
+        registry,
+      })
+    : undefined;
 
   const gcsRequests = new Counter({
     name: 'tidemark_gcs_requests_total',
@@ -110,7 +148,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   // One leadership term: everything it acts through (Kubernetes client, GCS client, access backends, event
   // recorder) is fenced by the term's signal, so the moment leadership is lost nothing it started can write
   // (src/controller/fence.ts, issue 8 item 8). The informers are shared (they only read; a standby stays warm).
-  let term: { abort: AbortController; manager: RunningManager; recorder: EventRecorder } | undefined;
+  let term: { abort: AbortController; manager: RunningManager; gc: RunningGc; recorder: EventRecorder } | undefined;
   let stopping: Promise<void> = Promise.resolve();
   const startLeading = (parent?: AbortSignal) => {
     const abortTerm = new AbortController();
@@ -140,6 +178,19 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
         );
       },
     };
+    const gc = startGcOnLeader({
+      rest: termRest,
+      policies: inf.policies,
+      checkpoints: inf.checkpoints,
+      gcs,
+      backend,
+      events,
+      logger,
+      registry,
+      leaseNamespace: cfg.leaseNamespace,
+      identity,
+      leaseDurationMs: cfg.gcLeaseDurationMs,
+    });
     const manager = startManager({
       rest: termRest,
       informers: inf as unknown as Informers,
@@ -151,7 +202,8 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       concurrency: cfg.concurrency,
       resyncMs: cfg.resyncMs,
     });
-    term = { abort: abortTerm, manager, recorder };
+    term = { abort: abortTerm, manager, gc, recorder };
+    admission?.startLeading();
   };
   /**
    * Ends the term. `drain` (SIGTERM): in-flight reconciles finish, events are flushed. Without (leadership lost,
@@ -163,11 +215,13 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     term = undefined;
     if (!t) return stopping;
     if (!opts.drain) t.abort.abort(new Error('leadership lost'));
-    stopping = t.manager.stop({ drain: opts.drain }).then(async () => {
-      if (opts.drain) await t.recorder.close();
-      t.abort.abort(new Error('term ended'));
-      if (!opts.drain) await t.recorder.close().catch(() => undefined);
-    });
+    stopping = Promise.all([t.gc.stop(), t.manager.stop({ drain: opts.drain }), admission?.stopLeading()]).then(
+      async () => {
+        if (opts.drain) await t.recorder.close();
+        t.abort.abort(new Error('term ended'));
+        if (!opts.drain) await t.recorder.close().catch(() => undefined);
+      },
+    );
     return stopping;
   };
 
@@ -210,6 +264,10 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     resyncNow: async () => {
       await term?.manager.resyncNow();
     },
+    gcNow: async (policy) => {
+      await term?.gc.runNow(policy);
+    },
+    admission,
     idle: () => stopping,
     stop() {
       stopped ??= stopAll();
@@ -224,6 +282,8 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     await electing;
     await stopping;
     crds.stop();
+    await admission?.stop();
+    await admissionRecorder.close();
     await Promise.all(all.map((i) => i.stop()));
     await health.close();
     rest.close();

@@ -7,7 +7,8 @@ import type { Component } from './component.js';
 /**
  * `tidemark controller` as its own process, the way it runs in a cluster: it reads the kubeconfig, talks to the
  * emulator as its own service account (through the metadata server the emulator component registered), and never
- * sees the admin token. Its JSON logs go to .tidemark/playground/controller.log.
+ * sees the admin token. It serves the admission webhooks on a free port of 127.0.0.1 (URL-based configurations, TLS it
+ * bootstraps into the Secret default/tidemark-webhook-tls). Its JSON logs go to .tidemark/playground/controller.log.
  */
 export const controllerComponent: Component = {
   name: 'controller',
@@ -17,7 +18,7 @@ export const controllerComponent: Component = {
       if (!v) throw new Error(`controller: ${k} is not set by an earlier component`);
       return v;
     };
-    const [port] = await freePorts(1);
+    const [port, webhookPort] = (await freePorts(2)) as [number, number];
     const logFile = join(stateDir, 'controller.log');
     const { openSync, closeSync } = await import('node:fs');
     const fd = openSync(logFile, 'a');
@@ -32,6 +33,14 @@ export const controllerComponent: Component = {
         '30s',
         '--lease-namespace',
         'default',
+        // The API server calls the admission webhooks over TLS as in a cluster, through URL-based configurations
+        // pointing here; the controller bootstraps the certificate into this Secret.
+        '--webhook-addr',
+        `127.0.0.1:${webhookPort}`,
+        '--webhook-url',
+        `https://127.0.0.1:${webhookPort}`,
+        '--webhook-secret',
+        'default/tidemark-webhook-tls',
       ],
       {
         env: {
@@ -63,11 +72,14 @@ export const controllerComponent: Component = {
       }
       await new Promise((r) => setTimeout(r, 250));
     }
-    log(`controller running (pid ${child.pid}), health and metrics at ${url}, logs in ${logFile}`);
+    log(
+      `controller running (pid ${child.pid}), health and metrics at ${url}, admission webhooks at https://127.0.0.1:${webhookPort}, logs in ${logFile}`,
+    );
     return {
       env: [['TIDEMARK_CONTROLLER_URL', url]],
       hints: [
         `controller metrics: curl -s $TIDEMARK_CONTROLLER_URL/metrics | grep ^tidemark`,
+        'webhooks Tidemark keeps: kubectl get mutatingwebhookconfiguration tidemark-mutating -o yaml',
         `controller logs: tail -f ${logFile}`,
       ],
       async stop() {

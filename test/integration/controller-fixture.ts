@@ -5,7 +5,7 @@ import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { CoreV1Api, KubernetesObjectApi } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import type { Checkpoint } from '../../src/api/index.js';
-import { type RunningControllerProcess, startController } from '../../src/controller/run.js';
+import { type ControllerConfig, type RunningControllerProcess, startController } from '../../src/controller/run.js';
 import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createLogger } from '../../src/kube/log.js';
 import { prepareGcs } from '../../src/playground/gcs-setup.js';
@@ -33,6 +33,7 @@ export interface Fixture {
     /** Another identity's kubeconfig (default: the test cluster's admin). */
     kubeconfig?: string;
     leaseNamespace?: string;
+    webhook?: ControllerConfig['webhook'];
   }): Promise<RunningControllerProcess>;
   cleanup(): Promise<void>;
 }
@@ -63,6 +64,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
         leaseName,
         identity: opts.identity,
         bucketWriteIntervalMs: 200,
+        webhook: opts.webhook,
       });
       running.push(c);
       return c;

@@ -133,16 +133,28 @@ describe('playground (npm start)', () => {
     const env = { ...inherited, KUBECTL: inject('kubectl'), ROOT: root };
     const sh = (script: string) =>
       run('sh', ['-c', `. "$ENVFILE" && ${script}`], { env: { ...env, ENVFILE: envFile() } });
+    // The policy, then (once the controller has added the policy's webhook entries) the job and, at once, a driver
+    // pod as the Spark Operator would create it: the webhook injects the location and holds the pod.
     const applied = await sh(
-      '"$KUBECTL" apply -f "$ROOT/config/samples/policy-playground.yaml" && "$KUBECTL" apply -f "$ROOT/config/samples/team-a.yaml"',
+      '"$KUBECTL" apply -f "$ROOT/config/samples/policy-playground.yaml" && i=0; until "$KUBECTL" get mutatingwebhookconfiguration tidemark-mutating -o jsonpath="{.webhooks[*].name}" 2>/dev/null | grep -q playground.driver-pods || [ $i -ge 60 ]; do i=$((i+1)); sleep 0.5; done; "$KUBECTL" apply -f "$ROOT/config/samples/team-a.yaml" && "$KUBECTL" apply -f "$ROOT/config/samples/team-a-driver-pod.yaml" && "$KUBECTL" get pod -n team-a clickstream-driver -o jsonpath="{.spec.schedulingGates[*].name}"',
     );
     expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toContain('tidemark.dev/checkpoint-ready');
     const ready = await sh(
       'i=0; until "$KUBECTL" get ckpt -n team-a clickstream >/dev/null 2>&1 || [ $i -ge 60 ]; do i=$((i+1)); sleep 0.5; done; "$KUBECTL" wait --for=condition=Ready checkpoint/clickstream -n team-a --timeout=60s >/dev/null && "$KUBECTL" get ckpt -n team-a clickstream -o jsonpath="{.spec.uri} {.spec.members[0]}"',
     );
     expect(ready.code, ready.stderr).toBe(0);
     const [uri, member] = ready.stdout.trim().split(' ');
     expect(uri).toBe('gs://playground-checkpoints/checkpoints/playground/team-a/clickstream/');
+    const injected = await sh(
+      '"$KUBECTL" get sparkapplication -n team-a clickstream -o jsonpath="{.spec.sparkConf.spark\\.sql\\.streaming\\.checkpointLocation}"',
+    );
+    expect(injected.stdout).toBe(uri);
+    const released = await sh(
+      'i=0; until [ -z "$("$KUBECTL" get pod -n team-a clickstream-driver -o jsonpath="{.spec.schedulingGates}")" ] || [ $i -ge 60 ]; do i=$((i+1)); sleep 0.5; done; "$KUBECTL" get pod -n team-a clickstream-driver -o jsonpath="{.spec.schedulingGates}"',
+    );
+    expect(released.code, released.stderr).toBe(0);
+    expect(released.stdout).toBe('');
     expect(member).toMatch(
       /^principal:\/\/iam\.googleapis\.com\/projects\/123456789012\/.*\/subject\/ns\/team-a\/sa\/spark$/,
     );
