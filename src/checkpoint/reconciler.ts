@@ -143,6 +143,9 @@ export class CheckpointReconciler {
       }
     }
 
+    // Fenced by the garbage collector: nothing binds it (a job that wants it was told so in an Event) until the GC
+    // has deleted the data and dropped the record; the job then gets a fresh Checkpoint.
+    if (cp?.status?.phase === 'Deleting') return {};
     const orphan = this.deps.takeOrphan?.(namespace, name);
     if (chosen) return this.bind(cp, chosen.live, chosen.plan);
     if (!cp) return orphan && live.length === 0 ? this.adoptOrphan(namespace, name, orphan) : {};
@@ -440,16 +443,11 @@ export class CheckpointReconciler {
   private async finalize(cp: Checkpoint): Promise<ReconcileResult> {
     const finalizers = cp.metadata.finalizers ?? [];
     if (!finalizers.includes(FINALIZER)) return {};
-    if (cp.status?.phase !== 'Deleting') {
-      const req = this.revokeRequest(cp);
-      const { problem } = await this.converge(
-        cp,
-        cp.spec.access?.mode ?? CheckpointDefaults.access.mode,
-        req,
-        undefined,
-      );
-      if (problem) return { requeueAfterMs: 30_000 };
-    }
+    // Being garbage-collected: the GC removes the finalizer itself once the prefix is empty.
+    if (cp.status?.phase === 'Deleting') return {};
+    const req = this.revokeRequest(cp);
+    const { problem } = await this.converge(cp, cp.spec.access?.mode ?? CheckpointDefaults.access.mode, req, undefined);
+    if (problem) return { requeueAfterMs: 30_000 };
     await this.deps.writer.patch(
       cp.metadata.namespace ?? '',
       cp.metadata.name ?? '',

@@ -6,6 +6,7 @@ import { BucketConditionBackend } from '../access/bucket-condition-backend.js';
 import { ManagedFolderBackend } from '../access/managed-folder-backend.js';
 import type { Checkpoint, CheckpointPolicy } from '../api/index.js';
 import type { EventSink } from '../checkpoint/world.js';
+import { type RunningGc, startGc as startGcOnLeader } from '../gc/controller.js';
 import { createGcs, type GcsClientOptions } from '../gcs/client.js';
 import { loadKubeConfig } from '../kube/client.js';
 import { EventRecorder } from '../kube/events.js';
@@ -33,6 +34,8 @@ export interface ControllerConfig {
   identity?: string | undefined;
   /** BucketCondition mode: minimum time between two writes of one bucket's policy. */
   bucketWriteIntervalMs?: number | undefined;
+  /** How long a GC run's per-policy Lease lasts without renewal (default 30 s). */
+  gcLeaseDurationMs?: number | undefined;
 }
 
 export interface RunningControllerProcess {
@@ -41,6 +44,8 @@ export interface RunningControllerProcess {
   isLeader(): boolean;
   /** Enqueues everything and scans for orphans now (only while leading). */
   resyncNow(): Promise<void>;
+  /** Runs a policy's garbage collection now (only while leading); resolves when it ends. */
+  gcNow(policy: string): Promise<void>;
   /** Graceful: stops taking work, finishes in-flight reconciles, releases the lease. */
   stop(): Promise<void>;
 }
@@ -123,7 +128,21 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   };
 
   let manager: RunningManager | undefined;
+  let gc: RunningGc | undefined;
   const startLeading = () => {
+    gc = startGcOnLeader({
+      rest,
+      policies: inf.policies,
+      checkpoints: inf.checkpoints,
+      gcs,
+      backend,
+      events,
+      logger,
+      registry,
+      leaseNamespace: cfg.leaseNamespace,
+      identity,
+      leaseDurationMs: cfg.gcLeaseDurationMs,
+    });
     manager = startManager({
       rest,
       informers: inf as unknown as Informers,
@@ -139,6 +158,9 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   const stopLeading = async () => {
     const m = manager;
     manager = undefined;
+    const g = gc;
+    gc = undefined;
+    await g?.stop();
     await m?.stop({ drain: true });
   };
 
@@ -176,6 +198,9 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     isLeader: () => (elector ? elector.isLeader() : true),
     resyncNow: async () => {
       await manager?.resyncNow();
+    },
+    gcNow: async (policy) => {
+      await gc?.runNow(policy);
     },
     stop() {
       stopped ??= stopAll();
