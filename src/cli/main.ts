@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { register as registerController } from './controller.js';
 import { register as registerEmulator } from './emulator.js';
+import { register as registerGc } from './gc.js';
 
 // Each command lives in its own module under src/cli/ and registers itself here.
 const program = new Command();
@@ -14,6 +15,7 @@ program
   });
 registerController(program);
 registerEmulator(program);
+registerGc(program);
 
 try {
   await program.parseAsync(process.argv);

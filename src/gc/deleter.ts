@@ -127,7 +127,7 @@ export async function deletePrefix(opts: DeletePrefixOptions): Promise<DeletePro
         } else if (r.status === 412) {
           changed++;
         } else if (r.status === 403) {
-          throw permissionError({ message: r.message ?? 'HTTP 403' }, 'delete objects', bucket);
+          throw permissionError(new Error(r.message ?? 'HTTP 403'), 'delete objects', bucket);
         } else if (retryable(r.status) && attempt < maxAttempts) {
           again.push(o);
         } else {
