@@ -16,12 +16,11 @@ import {
   type Fixture,
   getCheckpoint,
   isReady,
-  namespaceWithSa,
   setupFixture,
   sparkApp,
   waitForCheckpoint,
 } from './controller-fixture.js';
-import { countObjects, gcPolicy, lastWrite, writeObjects } from './gc-support.js';
+import { countObjects, gcScenario, lastWrite, writeObjects } from './gc-support.js';
 
 const kc = testKubeConfig();
 let fx: Fixture;
@@ -61,17 +60,7 @@ function startControllerProcess(leaseName: string): ChildProcess {
   return child;
 }
 
-async function scenario(o: { retention: string; schedule?: string }) {
-  const tag = uniqueSuffix();
-  const ns = await namespaceWithSa(kc, { 'tidemark-test-gcp': tag });
-  cleanups.push(ns.cleanup);
-  const name = `gcp-${tag}`;
-  const root = `checkpoints/${tag}`;
-  const pol = gcPolicy(name, { bucket: fx.bucket, root, selectNamespace: { 'tidemark-test-gcp': tag }, ...o });
-  await apply(kc, pol);
-  cleanups.push(() => deleteObject(kc, pol));
-  return { ns: ns.name, policyName: name, prefix: (job: string) => `${root}/${ns.name}/${job}/` };
-}
+const scenario = (o: Parameters<typeof gcScenario>[3] = {}) => gcScenario(kc, fx, cleanups, o);
 
 const released = (cp: Checkpoint) => cp.status?.phase === 'Released';
 

@@ -1,6 +1,6 @@
 // Shared by the GC integration tests: a policy with retention and gc settings, objects written straight into the
 // emulator, counting what a prefix holds, and running one GC as the controller's own identity with a chosen clock.
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { AccessBackend, AccessMode } from '../../src/access/backend.js';
 import { BucketConditionBackend } from '../../src/access/bucket-condition-backend.js';
 import { ManagedFolderBackend } from '../../src/access/managed-folder-backend.js';
@@ -10,8 +10,8 @@ import { createGcs } from '../../src/gcs/client.js';
 import { createLogger } from '../../src/kube/log.js';
 import { KubeRest } from '../../src/kube/rest.js';
 import { adminFetch } from '../emulator/clients.js';
-import { testKubeConfig } from '../harness/kube.js';
-import { type Fixture, policy } from './controller-fixture.js';
+import { testKubeConfig, uniqueSuffix } from '../harness/kube.js';
+import { apply, deleteObject, type Fixture, namespaceWithSa, policy } from './controller-fixture.js';
 
 export function gcPolicy(
   name: string,
@@ -119,4 +119,22 @@ export async function runGc(
   const r = await runPolicyGc(deps, policy, dryRun === undefined ? {} : { dryRun });
   if (r.kind !== 'Done') throw new Error(`GC did not run: ${JSON.stringify(r)}`);
   return r;
+}
+
+/** A namespace with a `spark` KSA and a fresh policy selecting it; cleanups are pushed onto `cleanups`. */
+export async function gcScenario(
+  kc: KubeConfig,
+  fx: Fixture,
+  cleanups: (() => Promise<void>)[],
+  o: { retention?: string; schedule?: string; max?: number; mode?: 'ManagedFolder' | 'BucketCondition' } = {},
+) {
+  const tag = uniqueSuffix();
+  const ns = await namespaceWithSa(kc, { 'tidemark-test-gc': tag });
+  cleanups.push(ns.cleanup);
+  const name = `gc-${tag}`;
+  const root = `checkpoints/${tag}`;
+  const pol = gcPolicy(name, { bucket: fx.bucket, root, selectNamespace: { 'tidemark-test-gc': tag }, ...o });
+  await apply(kc, pol);
+  cleanups.push(() => deleteObject(kc, pol));
+  return { ns: ns.name, policyName: name, root, prefix: (job: string) => `${root}/${ns.name}/${job}/` };
 }

@@ -14,7 +14,6 @@ import {
   type Fixture,
   getCheckpoint,
   isReady,
-  namespaceWithSa,
   PROJECT,
   setupFixture,
   sparkApp,
@@ -24,7 +23,7 @@ import {
   countObjects,
   folderExists,
   gcDeps,
-  gcPolicy,
+  gcScenario,
   lastWrite,
   type RecordedEvent,
   runGc,
@@ -47,18 +46,7 @@ afterAll(async () => {
   await fx?.cleanup();
 });
 
-async function scenario(o: { retention?: string; max?: number; mode?: 'ManagedFolder' | 'BucketCondition' } = {}) {
-  const tag = uniqueSuffix();
-  const ns = await namespaceWithSa(kc, { 'tidemark-test-gc': tag });
-  cleanups.push(ns.cleanup);
-  const name = `gc-${tag}`;
-  const root = `checkpoints/${tag}`;
-  const pol = gcPolicy(name, { bucket: fx.bucket, root, selectNamespace: { 'tidemark-test-gc': tag }, ...o });
-  await apply(kc, pol);
-  cleanups.push(() => deleteObject(kc, pol));
-  const prefix = (job: string) => `${root}/${ns.name}/${job}/`;
-  return { ns: ns.name, policyName: name, root, prefix };
-}
+const scenario = (o: Parameters<typeof gcScenario>[3] = {}) => gcScenario(kc, fx, cleanups, o);
 
 /** When a released Checkpoint becomes stale: retention after its release and after the newest write under it. */
 async function staleAt(cp: Checkpoint | undefined, retentionMs = H): Promise<number> {
