@@ -8,6 +8,35 @@ import { scanRoot } from '../dist/gc/scan.js';
 import { createGcs } from '../dist/gcs/client.js';
 import { prepareGcs } from '../dist/playground/gcs-setup.js';
 
+if (process.argv[2] === '--gc-only') {
+  // Child: the GC alone, so that its peak RSS is the GC's and not the uploader's.
+  const [, , , url, token, n] = process.argv;
+  const gcs = createGcs({ endpoint: url, accessToken: token });
+  const baseRssMB = Math.round(process.memoryUsage().rss / 1e6);
+  const t1 = Date.now();
+  const usage = await scanRoot(gcs, 'bench-bucket', 'root');
+  const t2 = Date.now();
+  const res = await deletePrefix({
+    gcs,
+    bucket: 'bench-bucket',
+    root: 'root',
+    prefix: 'root/ns/job/',
+    deleteManagedFolder: true,
+  });
+  const t3 = Date.now();
+  console.log(
+    JSON.stringify({
+      scanned: usage.prefixes.get('root/ns/job/')?.objects,
+      scanCalls: usage.calls,
+      deleted: res.objectsDeleted,
+      scanSeconds: (t2 - t1) / 1000,
+      deleteSeconds: (t3 - t2) / 1000,
+      objectsPerSecond: Math.round(Number(n) / ((t3 - t2) / 1000)),
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+    }),
+  );
+  process.exit(0);
+}
 const N = Number(process.argv[2] ?? 100_000);
 const latencyMs = Number(process.argv[3] ?? 0);
 const ADMIN = 'bench-admin';
@@ -56,13 +85,15 @@ try {
   await admin('/_emulator/config', { method: 'PUT', body: JSON.stringify({ latencyMs }) });
   await admin('/_emulator/reset-counters', { method: 'POST' }).catch(() => undefined);
   const before = await (await admin('/_emulator/counters')).json();
-  const gcs = createGcs({ endpoint: url, accessToken: tok.access_token });
-  const rssStart = process.memoryUsage().rss;
-  const t1 = Date.now();
-  const usage = await scanRoot(gcs, 'bench-bucket', 'root');
-  const t2 = Date.now();
-  const res = await deletePrefix({ gcs, bucket: 'bench-bucket', root: 'root', prefix, deleteManagedFolder: true });
-  const t3 = Date.now();
+  const child = spawn(process.execPath, [process.argv[1], '--gc-only', url, tok.access_token, String(N)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  await once(child, 'exit');
+  const gc = JSON.parse(out);
   const after = await (await admin('/_emulator/counters')).json();
   const http = after.httpRequests - before.httpRequests;
   const by = (op) => (after.byOp[op] ?? 0) - (before.byOp[op] ?? 0);
@@ -70,18 +101,12 @@ try {
     JSON.stringify({
       objects: N,
       latencyMs,
-      scanned: usage.prefixes.get(prefix)?.objects,
-      deleted: res.objectsDeleted,
-      scanSeconds: (t2 - t1) / 1000,
-      deleteSeconds: (t3 - t2) / 1000,
-      objectsPerSecond: Math.round(N / ((t3 - t2) / 1000)),
+      ...gc,
       httpRequests: http,
       callsPer100Objects: +(http / (N / 100)).toFixed(3),
-      deleteOnlyCallsPer100: +((http - usage.calls) / (N / 100)).toFixed(3),
+      deleteOnlyCallsPer100: +((http - gc.scanCalls) / (N / 100)).toFixed(3),
       listCalls: by('storage.objects.list'),
       batchParts: by('storage.objects.delete'),
-      rssStartMB: Math.round(rssStart / 1e6),
-      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     }),
   );
 } finally {

@@ -2,8 +2,9 @@
 // deleted in JSON batches of ≤ 100 with a bounded number of batches in flight (p-queue), 429/5xx retried with
 // jittered exponential backoff (parts one by one, whole batches as well). Each delete names the generation listed,
 // so an object written after the listing is never deleted unseen: it answers 412 and the prefix is reported as
-// written during deletion (and kept fenced). After the objects, the job's managed folder (ManagedFolder mode). The
-// prefix is then listed once more: only an empty prefix counts as deleted.
+// written during deletion (and kept fenced). After the objects, the job's managed folder (ManagedFolder mode), whose
+// delete Google refuses while it holds objects; without a folder, one more listing: only an empty prefix counts as
+// deleted.
 import PQueue from 'p-queue';
 import { managedFolderName } from '../access/folder-policy.js';
 import { type Gcs, gcsCall, gcsMessage, httpStatus, NO_RETRY } from '../gcs/client.js';
@@ -51,8 +52,6 @@ export interface DeletePrefixOptions {
 }
 
 const PAGE = 1000;
-/** Passes over the prefix: the first deletes everything listed, later ones only what appeared meanwhile. */
-const MAX_PASSES = 3;
 
 const retryable = (status: number | undefined) =>
   status === undefined || status === 0 || status === 408 || status === 429 || status >= 500;
@@ -82,6 +81,7 @@ export async function deletePrefix(opts: DeletePrefixOptions): Promise<DeletePro
       try {
         return await fn();
       } catch (err) {
+        if (err instanceof GcError) throw err;
         const status = err instanceof BatchHttpError ? err.status : httpStatus(err);
         if (status === 403) throw permissionError(err, what, bucket);
         if (!retryable(status) || attempt >= maxAttempts) {
@@ -150,30 +150,24 @@ export async function deletePrefix(opts: DeletePrefixOptions): Promise<DeletePro
       });
   };
 
-  for (let pass = 0; pass < MAX_PASSES; pass++) {
-    let pageToken: string | undefined;
-    let listed = 0;
-    do {
-      await opts.beforePage?.();
-      const page = await list(pageToken, PAGE);
-      pageToken = page.nextPageToken ?? undefined;
-      const items: ObjectRef[] = (page.items ?? []).map((o) => ({
-        name: o.name ?? '',
-        generation: String(o.generation ?? ''),
-        size: Number(o.size ?? 0),
-      }));
-      for (const o of items) {
-        if (!o.name.startsWith(prefix)) throw new GcError('Unsafe', `listing ${prefix} returned ${o.name}`);
-      }
-      listed += items.length;
-      for (let i = 0; i < items.length; i += MAX_BATCH) enqueue(items.slice(i, i + MAX_BATCH));
-      await queue.onIdle();
-      if (failure) throw failure;
-      await opts.onProgress?.({ ...progress });
-    } while (pageToken);
-    // Nothing listed, or everything listed answered 412 (written meanwhile): no further pass helps.
-    if (listed === 0 || changed > 0) break;
-  }
+  let pageToken: string | undefined;
+  do {
+    await opts.beforePage?.();
+    const page = await list(pageToken, PAGE);
+    pageToken = page.nextPageToken ?? undefined;
+    const items: ObjectRef[] = (page.items ?? []).map((o) => ({
+      name: o.name ?? '',
+      generation: String(o.generation ?? ''),
+      size: Number(o.size ?? 0),
+    }));
+    for (const o of items) {
+      if (!o.name.startsWith(prefix)) throw new GcError('Unsafe', `listing ${prefix} returned ${o.name}`);
+    }
+    for (let i = 0; i < items.length; i += MAX_BATCH) enqueue(items.slice(i, i + MAX_BATCH));
+    await queue.onIdle();
+    if (failure) throw failure;
+    await opts.onProgress?.({ ...progress });
+  } while (pageToken);
   if (changed > 0) {
     throw new GcError(
       'WrittenDuringDeletion',
@@ -181,7 +175,14 @@ export async function deletePrefix(opts: DeletePrefixOptions): Promise<DeletePro
     );
   }
 
+  const notEmpty = (detail: string) =>
+    new GcError(
+      'WrittenDuringDeletion',
+      `gs://${bucket}/${prefix} is not empty after deletion (${detail}: written meanwhile); the checkpoint stays fenced.`,
+    );
   if (opts.deleteManagedFolder) {
+    // Without allowNonEmpty, Google refuses (409) to delete a folder that still holds objects: the delete is also
+    // the emptiness check.
     const folder = managedFolderName(prefix);
     await withRetry('delete managed folders', async () => {
       try {
@@ -189,17 +190,17 @@ export async function deletePrefix(opts: DeletePrefixOptions): Promise<DeletePro
           gcs.storage.managedFolders.delete({ bucket, managedFolder: folder }, NO_RETRY),
         );
       } catch (err) {
-        if (httpStatus(err) !== 404) throw err;
+        const status = httpStatus(err);
+        if (status === 409) throw notEmpty('the managed folder still holds objects');
+        if (status !== 404) throw err;
+        // 404: no folder (never created, or deleted by an earlier attempt): check emptiness by listing.
+        const left = await list(undefined, 1);
+        if ((left.items ?? []).length > 0) throw notEmpty(`${left.items?.[0]?.name}`);
       }
     });
-  }
-
-  const left = await list(undefined, 1);
-  if ((left.items ?? []).length > 0) {
-    throw new GcError(
-      'WrittenDuringDeletion',
-      `gs://${bucket}/${prefix} is not empty after deletion (${left.items?.[0]?.name} was written meanwhile); the checkpoint stays fenced.`,
-    );
+  } else {
+    const left = await list(undefined, 1);
+    if ((left.items ?? []).length > 0) throw notEmpty(`${left.items?.[0]?.name}`);
   }
   return progress;
 }
