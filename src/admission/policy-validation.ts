@@ -10,25 +10,19 @@
 //   PolicyConflict and nothing until one annotation picks a policy.
 import type { CheckpointPolicy } from '../api/index.js';
 import { resolvePolicy } from '../policy/effective.js';
-import { findRootOverlaps } from '../policy/naming.js';
+import { rootsOverlap } from '../policy/overlap.js';
 import { cmp, compileSelector, type Labels } from '../policy/selector.js';
 import { allow, type Decision, deny, isObject } from './review.js';
 
-/**
- * The other policies whose roots overlap `policy`'s.
- * LEAD: switch this call site to `overlappingPolicies` in src/policy/overlap.ts (CONTRACTS.md "Overlapping
- * policies") when it lands; until then it uses policy/naming.ts findRootOverlaps, the same rule.
- */
+/** The other policies whose roots overlap `policy`'s (the rule is src/policy/overlap.ts's, the one place it lives). */
 function rootOverlaps(policy: CheckpointPolicy, others: readonly CheckpointPolicy[]): string[] {
-  const ref = (p: CheckpointPolicy) => ({
-    name: p.metadata.name ?? '',
+  const root = (p: CheckpointPolicy) => ({
     bucket: p.spec?.storage?.bucket ?? '',
     rootPrefix: p.spec?.storage?.rootPrefix ?? '',
   });
-  const name = policy.metadata.name ?? '';
-  return findRootOverlaps([ref(policy), ...others.map(ref)])
-    .filter((o) => o.a === name || o.b === name)
-    .map((o) => (o.a === name ? o.b : o.a))
+  return others
+    .filter((o) => rootsOverlap(root(policy), root(o)))
+    .map((o) => o.metadata.name ?? '')
     .sort(cmp);
 }
 

@@ -192,6 +192,10 @@ export interface GCRunSummary {
    */
   errors?: number;
   /**
+   * The bucket's soft-delete retention when it has one: deleted objects stay restorable, and billed, that long.
+   */
+  softDeleteRetentionSeconds?: number;
+  /**
    * A human-readable summary of the run.
    */
   message?: string;
@@ -293,6 +297,8 @@ export interface CheckpointStatus {
    * The newest object write seen under the prefix.
    */
   lastWriteTime?: string;
+  usage?: CheckpointStatusUsage;
+  deletion?: CheckpointStatusDeletion;
   /**
    * The IAM members currently granted the role on the prefix (for display; status.grants is the record).
    *
@@ -309,6 +315,40 @@ export interface CheckpointStatus {
    * When the last grant was revoked (status.grants became empty); garbage collection waits the policy's propagationHold from here.
    */
   revokedAt?: string;
+}
+/**
+ * What the prefix holds, as the last garbage-collection scan of the policy root counted it.
+ */
+export interface CheckpointStatusUsage {
+  /**
+   * Objects under the prefix.
+   */
+  objects?: number;
+  /**
+   * Their total size in bytes.
+   */
+  bytes?: number;
+  /**
+   * When the scan counted them.
+   */
+  scanTime?: string;
+}
+/**
+ * Progress of the garbage collector's deletion while phase is Deleting, so that a crash or a leader change resumes it.
+ */
+export interface CheckpointStatusDeletion {
+  /**
+   * When the checkpoint was fenced for deletion.
+   */
+  startTime?: string;
+  /**
+   * Objects deleted so far.
+   */
+  objectsDeleted?: number;
+  /**
+   * Bytes deleted so far.
+   */
+  bytesDeleted?: number;
 }
 /**
  * One grant as applied.

@@ -199,6 +199,9 @@ export class CheckpointReconciler {
       }
     }
 
+    // Fenced by the garbage collector: nothing binds it (a job that wants it was told so in an Event) until the GC
+    // has deleted the data and dropped the record; the job then gets a fresh Checkpoint.
+    if (cp?.status?.phase === 'Deleting') return {};
     const orphan = this.deps.takeOrphan?.(namespace, name);
     if (chosen) return this.bind(cp, chosen.live, chosen.plan);
     if (!cp) {
@@ -769,6 +772,8 @@ export class CheckpointReconciler {
     let cp = cp0;
     const finalizers = cp.metadata.finalizers ?? [];
     if (!finalizers.includes(FINALIZER)) return {};
+    // Being garbage-collected: the GC removes the finalizer itself once the prefix is empty.
+    if (cp.status?.phase === 'Deleting') return {};
     const place = this.checkPlace(cp);
     if (cp.metadata.annotations?.[Annotations.skipRevoke] === 'true') {
       const left = this.partition(cp, place.ok).mine;

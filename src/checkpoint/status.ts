@@ -257,6 +257,9 @@ export function deriveCheckpointStatus(f: CheckpointFacts): DerivedStatus {
   if (releasedAt !== undefined) status.releasedAt = releasedAt;
   if (grantedAt !== undefined) status.grantedAt = grantedAt;
   if (prev.lastWriteTime !== undefined) status.lastWriteTime = prev.lastWriteTime;
+  // Written by the garbage collector (src/gc): kept as they are.
+  if (prev.usage !== undefined) status.usage = prev.usage;
+  if (phase === 'Deleting' && prev.deletion !== undefined) status.deletion = prev.deletion;
   if (known) status.grantedMembers = granted;
   const grants = f.grants !== undefined ? f.grants.map((g) => ({ ...g, members: [...g.members] })) : prev.grants;
   if (grants !== undefined) status.grants = grants;

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { register as registerController } from './controller.js';
 import { register as registerEmulator } from './emulator.js';
 import { oneLine, oneLineErrors } from './errors.js';
+import { register as registerGc } from './gc.js';
 import { register as registerPlan } from './plan.js';
 
 // Each command lives in its own module under src/cli/ and registers itself here.
@@ -15,6 +16,7 @@ program
   });
 registerController(program);
 registerEmulator(program);
+registerGc(program);
 registerPlan(program);
 // Keep this after every register call: argument errors become one line for every command (src/cli/errors.ts).
 oneLineErrors(program);

@@ -151,8 +151,10 @@ export function startManager(opts: ManagerOptions): RunningManager {
   unsubscribe.push(inf.scheduledSparkApplications.onChange((s) => enqueueJob(s.metadata.namespace, s.metadata.name)));
   const onCheckpoint = inf.checkpoints.onChange((c, old) => {
     // A status-only change is this controller's own write: the job needs no second look (saves a GCS read per
-    // status write); the policy's counts may have changed, though.
-    if (!old || !statusOnlyChange(old, c)) enqueueJob(c.metadata.namespace, c.metadata.name);
+    // status write); the policy's counts may have changed, though. A phase change (the GC fencing or giving a
+    // Checkpoint back) does need one: a job may be waiting for it.
+    if (!old || !statusOnlyChange(old, c) || old.status?.phase !== c.status?.phase)
+      enqueueJob(c.metadata.namespace, c.metadata.name);
     enqueuePolicy(c.spec?.policyName);
     if (old && old.spec?.policyName !== c.spec?.policyName) enqueuePolicy(old.spec?.policyName);
   });

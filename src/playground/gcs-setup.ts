@@ -17,6 +17,9 @@ export const CONTROLLER_PERMISSIONS = [
   // BucketCondition mode: the job's conditional binding in the bucket policy
   'storage.buckets.getIamPolicy',
   'storage.buckets.setIamPolicy',
+  // garbage collection: delete a stale prefix's objects, then its managed folder (ManagedFolder mode)
+  'storage.objects.delete',
+  'storage.managedFolders.delete',
 ] as const;
 
 export interface PlaygroundGcs {
