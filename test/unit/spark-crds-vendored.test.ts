@@ -16,7 +16,9 @@ test('every vendored CRD has the sha256 its README records', () => {
     'sparkoperator.k8s.io_sparkapplications.yaml',
   ]);
   for (const f of files) {
-    const sum = createHash('sha256').update(readFileSync(join(dir, f))).digest('hex');
+    const sum = createHash('sha256')
+      .update(readFileSync(join(dir, f)))
+      .digest('hex');
     const row = readme.split('\n').find((l) => l.includes(`\`${f}\``));
     expect(row, `README row for ${f}`).toBeDefined();
     expect(row).toContain(sum);
