@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Checkpoint } from '../../src/api/index.js';
 import type { RunningControllerProcess } from '../../src/controller/run.js';
+import { nextRun } from '../../src/gc/scheduler.js';
 import { Resources } from '../../src/kube/resources.js';
 import { KubeRest } from '../../src/kube/rest.js';
 import { CONTROLLER_PERMISSIONS } from '../../src/playground/gcs-setup.js';
@@ -225,6 +226,17 @@ describe('deleting released checkpoints', () => {
   }, 60_000);
 });
 
+describe('scheduling', () => {
+  it("the leader keeps each policy's nextGCTime (its cron schedule, in UTC)", async () => {
+    const s = await scenario({ schedule: '17 5 * * *' });
+    const pol = await waitFor('nextGCTime', async () => {
+      const p = await adminPolicy(s.policyName);
+      return p.status?.nextGCTime ? p : undefined;
+    });
+    expect(pol.status?.nextGCTime).toBe(nextRun('17 5 * * *', new Date())?.toISOString().replace('.000Z', 'Z'));
+  });
+});
+
 describe('faults and permissions', () => {
   it('retries 429 and 503 from list and batch parts and still finishes', async () => {
     const s = await scenario({ retention: '1h' });
@@ -296,6 +308,7 @@ async function adminPolicy(name: string) {
     metadata: { name },
   } as never)) as unknown as {
     status?: {
+      nextGCTime?: string;
       lastGC?: Record<string, unknown> & {
         completionTime?: string;
         checkpointsDeleted?: number;
