@@ -66,11 +66,28 @@ describe('leadership lost mid-reconcile', () => {
     await apply(kc, pol);
     cleanups.push(() => deleteObject(kc, pol));
 
+    // The controller has nothing else to do (the shared test cluster may hold other files' leftovers): its work
+    // queue is empty and no reconcile runs.
+    await waitFor(
+      'the controller is idle',
+      async () => {
+        const text = await (await fetch(`${ctrl.health.url}/metrics`)).text();
+        const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
+        const depth = value(/^workqueue_depth\{name="tidemark"\} (\S+)$/m);
+        const active = value(/^controller_runtime_active_workers\{controller="checkpoint"\} (\S+)$/m);
+        return depth === 0 && active === 0 ? true : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
     // Every GCS call now takes 8 s: the job's first grant call will be in flight when the lease goes.
     await setConfig(fx.emu, { latencyMs: 8_000 });
     await apply(kc, sparkApp(ns.name, 'job', { sa: 'spark' }));
-    await waitFor('the Checkpoint is created (the reconcile is now in its GCS calls)', () =>
-      getCheckpoint(kc, ns.name, 'job'),
+    await waitFor(
+      'the Checkpoint is created (the reconcile is now in its GCS calls)',
+      () => getCheckpoint(kc, ns.name, 'job'),
+      {
+        timeoutMs: 60_000,
+      },
     );
 
     // Another candidate takes the Lease (as a new leader would after an expiry the old one did not notice).
