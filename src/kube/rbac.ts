@@ -29,43 +29,43 @@ export const CLUSTER_PERMISSIONS: readonly Permission[] = [
   {
     group: GROUP,
     resource: CheckpointPolicy.plural,
-    verbs: ['list', 'watch'],
-    why: 'informer (src/controller/run.ts)',
+    verbs: ['get', 'list', 'watch'],
+    why: 'informer (src/controller/run.ts); the GC run reads its policy fresh (src/gc/run.ts)',
   },
   {
     group: GROUP,
     resource: `${CheckpointPolicy.plural}/status`,
-    verbs: ['update'],
-    why: 'policy Ready condition and counts, PUT /status (src/controller/policy-status.ts)',
+    verbs: ['update', 'patch'],
+    why: 'policy Ready condition and counts, PUT /status (src/controller/policy-status.ts); lastGC and nextGCTime (src/gc/)',
   },
   {
     group: GROUP,
     resource: Checkpoint.plural,
-    verbs: ['list', 'watch', 'create', 'patch'],
-    why: 'informer; create and merge-patch (finalizer, spec) (src/checkpoint/kube-writer.ts)',
+    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+    why: 'informer; create and merge-patch (finalizer, spec) (src/checkpoint/kube-writer.ts); the GC reads, fences and drops the record (src/gc/run.ts)',
   },
   {
     group: GROUP,
     resource: `${Checkpoint.plural}/status`,
-    verbs: ['update'],
-    why: 'Checkpoint conditions and grants, PUT /status (src/checkpoint/kube-writer.ts)',
+    verbs: ['update', 'patch'],
+    why: 'Checkpoint conditions and grants, PUT /status (src/checkpoint/kube-writer.ts); GC progress and usage (src/gc/)',
   },
   {
     group: SparkApplication.group,
     resource: SparkApplication.plural,
-    verbs: ['list', 'watch'],
-    why: 'informer: the jobs (src/controller/run.ts)',
+    verbs: ['get', 'list', 'watch'],
+    why: 'informer: the jobs (src/controller/run.ts); live reads by admission and the GC re-check',
   },
   {
     group: ScheduledSparkApplication.group,
     resource: ScheduledSparkApplication.plural,
-    verbs: ['list', 'watch'],
-    why: 'informer: the scheduled jobs (src/controller/run.ts)',
+    verbs: ['get', 'list', 'watch'],
+    why: 'informer: the scheduled jobs (src/controller/run.ts); live reads by admission and the GC re-check',
   },
   {
     group: Namespace.group,
     resource: Namespace.plural,
-    verbs: ['list', 'watch'],
+    verbs: ['get', 'list', 'watch'],
     why: "informer: namespace labels for the policies' namespaceSelector (src/controller/run.ts)",
   },
   {
@@ -80,15 +80,39 @@ export const CLUSTER_PERMISSIONS: readonly Permission[] = [
     verbs: ['create', 'patch'],
     why: 'Events on jobs, Checkpoints and policies; patch updates a series (src/kube/events.ts)',
   },
+  {
+    group: Resources.Pod.group,
+    resource: Resources.Pod.plural,
+    verbs: ['list', 'watch', 'patch'],
+    why: "driver pods: informer on the driver label; a JSON patch removes Tidemark's scheduling gate (src/admission/gate-controller.ts)",
+  },
+  {
+    group: 'admissionregistration.k8s.io',
+    resource: 'mutatingwebhookconfigurations',
+    verbs: ['get', 'create', 'update'],
+    why: 'tidemark-mutating: one entry pair per policy, and the caBundle (src/admission/config-keeper.ts)',
+  },
+  {
+    group: 'admissionregistration.k8s.io',
+    resource: 'validatingwebhookconfigurations',
+    verbs: ['get', 'create', 'update'],
+    why: 'tidemark-validating: the caBundle (src/admission/config-keeper.ts)',
+  },
 ];
 
-/** In the controller's own namespace only: the Role `tidemark-leader-election`. */
+/** In the controller's own namespace only: the Role `tidemark-leader-election` (Leases, and the webhook's Secret). */
 export const LEASE_PERMISSIONS: readonly Permission[] = [
   {
     group: Resources.Lease.group,
     resource: Resources.Lease.plural,
     verbs: ['get', 'create', 'update'],
-    why: 'leader election (src/kube/leader.ts)',
+    why: "leader election (src/kube/leader.ts) and GC's per-policy Leases (src/gc/lease.ts)",
+  },
+  {
+    group: '',
+    resource: 'secrets',
+    verbs: ['get', 'create', 'update'],
+    why: "the webhook's CA and serving certificate in the --webhook-secret Secret (src/admission/cert-keeper.ts)",
   },
 ];
 

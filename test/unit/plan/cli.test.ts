@@ -71,7 +71,7 @@ describe('tidemark plan: outputs and exit codes', { timeout: 120_000 }, () => {
     const r = await tidemark(['plan', '-f', 'config/samples', '-f', other]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(
-      '2 object(s) of kinds plan does not read were skipped: apps/v1 Deployment, kustomize.config.k8s.io/v1beta1 Kustomization.',
+      '3 object(s) of kinds plan does not read were skipped: apps/v1 Deployment, kustomize.config.k8s.io/v1beta1 Kustomization, v1 Pod.',
     );
   });
 
