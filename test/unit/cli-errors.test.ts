@@ -31,7 +31,7 @@ describe('bad arguments are one line', { timeout: 180_000 }, () => {
   it('every command: an unknown option names the option and where help is', async () => {
     for (const cmd of await commands()) {
       // A command's required options come first (commander reports a missing one before an unknown one).
-      const required = cmd === 'gc' ? ['--policy', 'p'] : [];
+      const required = cmd === 'gc' ? ['--policy', 'p'] : cmd === 'plan' ? ['-f', '-'] : [];
       expectOneLine(
         await runCli([cmd, ...required, '--no-such-flag']),
         "unknown option '--no-such-flag'",
