@@ -82,9 +82,14 @@ describe('leadership lost mid-reconcile', () => {
     // Every GCS call now takes 8 s: the job's first grant call will be in flight when the lease goes.
     await setConfig(fx.emu, { latencyMs: 8_000 });
     await apply(kc, sparkApp(ns.name, 'job', { sa: 'spark' }));
+    // The grant is recorded (status.grants) before the GCS call that makes it: once the record is there, the
+    // reconcile is in its GCS calls.
     await waitFor(
-      'the Checkpoint is created (the reconcile is now in its GCS calls)',
-      () => getCheckpoint(kc, ns.name, 'job'),
+      'the Checkpoint records its grant (the reconcile is now in its GCS calls)',
+      async () => {
+        const c = await getCheckpoint(kc, ns.name, 'job');
+        return (c?.status?.grants?.length ?? 0) > 0 ? c : undefined;
+      },
       {
         timeoutMs: 60_000,
       },
@@ -120,7 +125,7 @@ describe('leadership lost mid-reconcile', () => {
     expect(await controllerCalls()).toBe(calls);
     const after = await getCheckpoint(kc, ns.name, 'job');
     expect(after?.metadata.resourceVersion).toBe(cp?.metadata.resourceVersion);
-    expect(after?.status).toBeUndefined();
+    expect(after?.status).toEqual(cp?.status);
     expect(await eventCount(ns.name)).toBe(events);
     expect(ctrl.isLeader()).toBe(false);
   }, 90_000);

@@ -53,7 +53,18 @@ function env(): NodeJS.ProcessEnv {
 function startControllerProcess(leaseName: string): ChildProcess {
   const child = spawn(
     process.execPath,
-    [cli(), 'controller', '--health-addr', '127.0.0.1:0', '--lease-namespace', 'default', '--lease-name', leaseName],
+    [
+      cli(),
+      'controller',
+      '--health-addr',
+      '127.0.0.1:0',
+      '--webhook-addr',
+      'off',
+      '--lease-namespace',
+      'default',
+      '--lease-name',
+      leaseName,
+    ],
     { env: { ...env(), LOG_LEVEL: process.env.TIDEMARK_TEST_LOG ?? 'warn' }, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   children.push(child);
