@@ -39,6 +39,8 @@ describe('a cluster without the Spark Operator CRDs', () => {
         cluster.kubeconfigPath,
         '--health-addr',
         '127.0.0.1:0',
+        '--webhook-addr',
+        'off',
         '--no-leader-elect',
       ],
       { env: { ...process.env, TIDEMARK_GCS_ENDPOINT: 'http://127.0.0.1:9', TIDEMARK_GCS_ACCESS_TOKEN: 'unused' } },
