@@ -2,13 +2,10 @@
 // just happened (a namespace, a SparkApplication or ScheduledSparkApplication created a moment before the object
 // under review). Every replica has these caches, leader or not.
 import type { Checkpoint, CheckpointPolicy } from '../api/index.js';
-import { CheckpointConditions, Reasons } from '../api/index.js';
-import { findCondition } from '../checkpoint/status.js';
 import { Resources } from '../kube/resources.js';
 import { isNotFound, type KubeObject, type KubeRest, type ResourceType } from '../kube/rest.js';
 import type { ServiceAccountLike } from '../policy/identity.js';
 import type { ScheduledSparkApplicationLike, SparkApplicationLike } from '../policy/job.js';
-import type { ExistingCheckpoint } from '../policy/naming.js';
 import { PolicySet } from '../policy/plan.js';
 import type { Labels } from '../policy/selector.js';
 
@@ -96,20 +93,4 @@ export class AdmissionView {
   }
 }
 
-/**
- * The parts of a Checkpoint that decide who may bind it.
- * LEAD: the reconciler has the same mapping (existingOf in src/checkpoint/reconciler.ts, which this branch may not
- * touch); export one copy from src/checkpoint/status.ts and use it in both places.
- */
-export function existingCheckpoint(cp: Checkpoint | undefined): ExistingCheckpoint | undefined {
-  if (!cp) return undefined;
-  const bound = findCondition(cp.status?.conditions, CheckpointConditions.Bound);
-  return {
-    jobRef: cp.spec.jobRef,
-    policyName: cp.spec.policyName,
-    bucket: cp.spec.bucket,
-    prefix: cp.spec.prefix,
-    phase: cp.status?.phase,
-    orphaned: cp.status?.phase === 'Released' && bound?.reason === Reasons.Orphaned,
-  };
-}
+export { existingCheckpoint } from '../checkpoint/refs.js';

@@ -20,14 +20,12 @@ import {
   type Checkpoint,
   CheckpointConditions,
   CheckpointDefaults,
-  CheckpointResource,
   type CheckpointStatus,
   FINALIZER,
   Labels,
   Reasons,
 } from '../api/index.js';
 import { type JobSource, jobSource, type LogicalJob, logicalJobOf } from '../policy/job.js';
-import type { ExistingCheckpoint } from '../policy/naming.js';
 import { type JobPlan, planJob } from '../policy/plan.js';
 import {
   belongsTo,
@@ -41,6 +39,7 @@ import {
   withIntent,
 } from './grants.js';
 import { checkPlace, type PlaceCheck, policiesCovering } from './place.js';
+import { checkpointRef, existingCheckpoint } from './refs.js';
 import { type Claim, deriveCheckpointStatus, findCondition } from './status.js';
 import type { CachedMeta, CheckpointWriter, ClusterView, EventSink, ObjectRef } from './world.js';
 
@@ -127,29 +126,6 @@ function timeOf(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-function checkpointRef(cp: Checkpoint): ObjectRef {
-  return {
-    apiVersion: API_VERSION,
-    kind: CheckpointResource.kind,
-    namespace: cp.metadata.namespace,
-    name: cp.metadata.name ?? '',
-    uid: cp.metadata.uid,
-  };
-}
-
-function existingOf(cp: Checkpoint | undefined): ExistingCheckpoint | undefined {
-  if (!cp) return undefined;
-  const bound = findCondition(cp.status?.conditions, CheckpointConditions.Bound);
-  return {
-    jobRef: cp.spec.jobRef,
-    policyName: cp.spec.policyName,
-    bucket: cp.spec.bucket,
-    prefix: cp.spec.prefix,
-    phase: cp.status?.phase,
-    orphaned: cp.status?.phase === 'Released' && bound?.reason === Reasons.Orphaned,
-  };
-}
-
 function jobLabel(job: LogicalJob): string {
   return `${job.kind} ${job.namespace}/${job.name}`;
 }
@@ -169,7 +145,7 @@ export class CheckpointReconciler {
     const live = this.liveJobs(namespace, name);
     const namespaceLabels = view.namespaceLabels(namespace);
     const set = view.policySet();
-    const existing = existingOf(cp);
+    const existing = existingCheckpoint(cp);
 
     let chosen: { live: LiveJob; plan: ProvisionPlan } | undefined;
     let holderBlocked: { reason: string; message: string } | undefined;
@@ -572,7 +548,7 @@ export class CheckpointReconciler {
     if (cp.status?.phase === 'Bound' || cp.status?.phase === undefined) {
       return { kind: 'Bound', job: `${cp.spec.jobRef.kind} ${cp.metadata.namespace}/${cp.spec.jobRef.name}` };
     }
-    const orphaned = existingOf(cp)?.orphaned === true;
+    const orphaned = existingCheckpoint(cp)?.orphaned === true;
     return { kind: 'Released', reason: orphaned ? 'Orphaned' : 'JobGone' };
   }
 
@@ -701,7 +677,7 @@ export class CheckpointReconciler {
   private async release(cp0: Checkpoint): Promise<ReconcileResult> {
     let cp = cp0;
     if (cp.status?.phase === 'Deleting' && (cp.status.grants ?? []).length === 0) return {};
-    const orphaned = existingOf(cp)?.orphaned === true;
+    const orphaned = existingCheckpoint(cp)?.orphaned === true;
     const wasBound = cp.status?.phase === 'Bound';
     const place = this.checkPlace(cp);
     let problem: Problem | undefined;

@@ -4,6 +4,7 @@
 // re-check for a live claim, delete streaming with progress on the record, delete the managed folder, check the
 // prefix is empty, and only then drop the record (the finalizer goes last). Reports: policy status.lastGC, Events,
 // metrics. A dry run does everything up to the plan and reports exactly what the same plan would delete.
+
 import type { AccessBackend, AccessMode, GrantRequest } from '../access/backend.js';
 import {
   API_VERSION,
@@ -11,11 +12,11 @@ import {
   CheckpointDefaults,
   type CheckpointPolicy,
   CheckpointPolicyResource,
-  CheckpointResource,
   type CheckpointStatus,
   FINALIZER,
   Labels,
 } from '../api/index.js';
+import { checkpointRef } from '../checkpoint/refs.js';
 import { deriveCheckpointStatus, rfc3339 } from '../checkpoint/status.js';
 import type { EventSink, ObjectRef } from '../checkpoint/world.js';
 import { type Gcs, gcsMessage } from '../gcs/client.js';
@@ -87,16 +88,6 @@ function policyRef(p: CheckpointPolicy): ObjectRef {
     kind: CheckpointPolicyResource.kind,
     name: p.metadata.name ?? '',
     uid: p.metadata.uid,
-  };
-}
-
-function checkpointRef(cp: Checkpoint): ObjectRef {
-  return {
-    apiVersion: API_VERSION,
-    kind: CheckpointResource.kind,
-    namespace: cp.metadata.namespace,
-    name: cp.metadata.name ?? '',
-    uid: cp.metadata.uid,
   };
 }
 
