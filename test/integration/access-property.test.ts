@@ -18,9 +18,11 @@ import { type Command, describe as describeCommand, needsResync } from './access
 
 const kc = testKubeConfig();
 const RUNS = Number(process.env.TIDEMARK_PROPERTY_RUNS ?? 200);
-const SEED = process.env.TIDEMARK_PROPERTY_SEED
-  ? Number(process.env.TIDEMARK_PROPERTY_SEED)
-  : Date.now() ^ (Math.random() * 0x100000000);
+// By default one fixed seed (the same 200 sequences every run, so that a red CI run is reproducible); set
+// TIDEMARK_PROPERTY_SEED=random to explore new sequences, or to a printed seed to replay one.
+const SEED_ENV = process.env.TIDEMARK_PROPERTY_SEED;
+const SEED =
+  SEED_ENV === 'random' ? Date.now() ^ (Math.random() * 0x100000000) : SEED_ENV ? Number(SEED_ENV) : -928416229;
 const PATH = process.env.TIDEMARK_PROPERTY_PATH || undefined;
 const GROUPS_ON = parseGroups(process.env.TIDEMARK_PROPERTY_COMMANDS);
 /** A sequence to run first, as printed in a counterexample (JSON array of commands). */
