@@ -29,20 +29,20 @@ export interface Prepared {
   tookMs: number;
 }
 
-function cacheRoot(kind: string): string {
+export function cacheRoot(kind: string): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(base, 'tidemark', kind);
 }
 
 /** A short hash over named inputs (file contents and strings). */
-function hashOf(parts: [string, string | Buffer][]): string {
+export function hashOf(parts: [string, string | Buffer][]): string {
   const h = createHash('sha256');
   for (const [name, value] of parts) h.update(name).update('\0').update(value).update('\0');
   return h.digest('hex').slice(0, 12);
 }
 
 /** Runs a command, failing with the tail of its output. */
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const tail: string[] = [];
@@ -61,7 +61,7 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 }
 
 /** Builds `entry` in cacheRoot(kind) with `build(tmpDir)` once, under a lock; returns whether it was built now. */
-async function cached(
+export async function cached(
   kind: string,
   entry: string,
   complete: (dir: string) => boolean,
@@ -91,10 +91,10 @@ async function cached(
   }
 }
 
-function pythonInterpreter(): string {
+export function pythonInterpreter(who = 'the Python client suite'): string {
   if (process.env.TIDEMARK_PYTHON) return process.env.TIDEMARK_PYTHON;
   const found = findOnPath('python3');
-  if (!found) throw new Error('the Python client suite needs python3 (3.9+) on PATH (or TIDEMARK_PYTHON)');
+  if (!found) throw new Error(`${who} needs python3 (3.9+) on PATH (or TIDEMARK_PYTHON)`);
   return found;
 }
 
@@ -148,7 +148,7 @@ export async function ensurePythonClients(log: Log): Promise<Prepared> {
   };
 }
 
-function captureVersion(python: string): Promise<string> {
+export function captureVersion(python: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(python, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'], {
       stdio: ['ignore', 'pipe', 'pipe'],
