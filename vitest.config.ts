@@ -22,6 +22,11 @@ export default defineConfig({
           hookTimeout: 900_000,
         },
       },
+      // The end-to-end test (test/e2e/): a real PySpark job and the Hadoop GCS connector on the playground stack.
+      {
+        extends: true,
+        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 600_000, hookTimeout: 900_000 },
+      },
     ],
   },
 });
