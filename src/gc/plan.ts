@@ -242,10 +242,10 @@ export function planGc(input: PlanInput): GcPlan {
         keep(prefix, namespace, name, 'OtherRecord');
         continue;
       }
-      // A revoke after the fence (GC found a grant in GCS and removed it): wait the hold out again. The hold before
-      // the fence was checked when it was fenced.
+      // A revoke at or after the fence (GC found a grant in GCS and removed it; times are whole seconds, so the same
+      // second counts): wait the hold out again. The hold before the fence was checked when it was fenced.
       const revokedSinceFence =
-        cp.revokedAtMs !== undefined && (cp.deletionStartMs === undefined || cp.revokedAtMs > cp.deletionStartMs);
+        cp.revokedAtMs !== undefined && (cp.deletionStartMs === undefined || cp.revokedAtMs >= cp.deletionStartMs);
       if (revokedSinceFence && cp.revokedAtMs !== undefined && now - cp.revokedAtMs < policy.propagationHoldMs) {
         keep(prefix, namespace, name, 'PropagationHold', cp.revokedAtMs + policy.propagationHoldMs);
         continue;
