@@ -10,6 +10,28 @@
 // under it was written within the retention period. A prefix with no Checkpoint in a namespace that exists is left
 // to the orphan scan, which records it (and so starts a full retention period).
 // Nothing outside `<root>/` is ever planned, nor anything under another policy's root nested in this one.
+//
+// Overlap with other policies is decided by src/policy/overlap.ts (rootOwnerOf: a prefix under, or containing,
+// another policy's deeper root is never touched; the caller does not run GC at all for a shadowed policy). On top of
+// that, deliberately stricter, GC never touches a prefix that lies inside, contains or equals a place recorded by
+// any other Checkpoint (its spec.prefix, or a grant's prefix or managed folder), whatever its policy or phase: the
+// later of two overlapping policies provisions nothing, but a record of one (made before the overlap, or by hand)
+// means data of its own may be there.
+//
+// A Checkpoint in Deleting is finished from its own record (spec.bucket and spec.prefix, both immutable, fenced by
+// an earlier run only after the place was checked), even when its policy is gone or no longer places it there (its
+// root and bucket changed by delete + re-create): its data is half deleted and can never be bound again, so leaving
+// it would leave the job's name blocked for good. Such a resume ("from the record") is stricter still: it is kept
+// while any existing policy's root other than the recorded one overlaps the prefix, and it waits out the
+// propagation hold after a revoke made since the fence (status.revokedAt, which GC sets when it revokes a grant it
+// found).
+//
+// Managed folders under the root are facts too: an empty folder of a deleted namespace's prefix has no object to
+// give the retention clock, so its clock is the folder's own updateTime (set at creation and at every IAM change,
+// e.g. the resync's revoke when the namespace went); a prefix with both objects and a folder takes the later of the
+// two.
+
+import { type OverlapCandidate, rootOwnerOf, rootsOverlap } from '../policy/overlap.js';
 
 export interface PrefixUsage {
   objects: number;
@@ -22,6 +44,8 @@ export interface GcCheckpointFacts {
   namespace: string;
   name: string;
   prefix: string;
+  /** spec.bucket (the policy's bucket when absent). */
+  bucket?: string | undefined;
   phase: 'Bound' | 'Released' | 'Deleting' | undefined;
   releasedAtMs?: number | undefined;
   /** Annotation tidemark.dev/retain: "true". */
@@ -30,6 +54,8 @@ export interface GcCheckpointFacts {
   grantsRemain: boolean;
   /** When the last grant was revoked (status.revokedAt; the release time when the record has none). */
   revokedAtMs?: number | undefined;
+  /** When the GC fenced it (status.deletion.startTime), while Deleting. */
+  deletionStartMs?: number | undefined;
 }
 
 export interface GcPolicyFacts {
@@ -51,8 +77,24 @@ export interface PlanInput {
   namespaceExists: (namespace: string) => boolean;
   /** Per job prefix `<root>/<ns>/<job>/`, from the scan of the root. */
   usage: ReadonlyMap<string, PrefixUsage>;
-  /** Roots of other policies on the same bucket; any prefix under one of them is never planned. */
+  /** Roots of other policies on the same bucket; any prefix under (or containing) one of them is never planned. */
   otherRoots: readonly string[];
+  /** Every CheckpointPolicy (this one included): overlap is decided by src/policy/overlap.ts over these. */
+  policies?: readonly OverlapCandidate[] | undefined;
+  /** The places every Checkpoint records (of any policy): a prefix overlapping another's record is never planned. */
+  records?: readonly RecordedPlace[] | undefined;
+  /** Managed folders under the root, per job prefix (`<root>/<ns>/<job>/`). */
+  folders?: ReadonlyMap<string, { updatedMs: number }> | undefined;
+  /** The policy is gone (or shadowed): only Deleting Checkpoints are finished, from their record. */
+  resumeOnly?: boolean | undefined;
+}
+
+/** What one Checkpoint records as its places: spec.prefix, and each grant's prefix and managed folder. */
+export interface RecordedPlace {
+  namespace: string;
+  name: string;
+  bucket: string;
+  prefixes: readonly string[];
 }
 
 export type KeepReason =
@@ -66,6 +108,8 @@ export type KeepReason =
   | 'NamespaceExists'
   | 'OtherPolicyRoot'
   | 'NotUnderRoot'
+  | 'PrefixMismatch'
+  | 'OtherRecord'
   | 'OverLimit';
 
 export interface PlannedDeletion {
@@ -76,6 +120,13 @@ export interface PlannedDeletion {
   kind: 'Checkpoint' | 'NoRecord';
   /** Already Deleting: an earlier run was interrupted. */
   resume: boolean;
+  /** Where: the bucket and root of the place (the policy's, or the Deleting record's own). */
+  bucket: string;
+  root: string;
+  /** Resumed from the Checkpoint's record: its policy is gone or no longer places it here. */
+  fromRecord: boolean;
+  /** A managed folder exists at the prefix (deleted after the objects, whatever the policy's mode). */
+  folder: boolean;
   objects: number;
   bytes: number;
 }
@@ -104,9 +155,36 @@ export function parseJobPrefix(root: string, prefix: string): { namespace: strin
   return { namespace: parts[0] as string, name: parts[1] as string };
 }
 
+/** The root a Deleting record's own prefix implies (`<root>/<namespace>/<name>/`), if it has that shape. */
+export function recordedRoot(cp: Pick<GcCheckpointFacts, 'namespace' | 'name' | 'prefix'>): string | undefined {
+  const tail = `/${cp.namespace}/${cp.name}/`;
+  if (cp.namespace === '' || cp.name === '' || !cp.prefix.endsWith(tail)) return undefined;
+  const root = cp.prefix.slice(0, -tail.length);
+  if (root === '' || root.startsWith('/') || root.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    return undefined;
+  }
+  return root;
+}
+
 function underRoot(prefix: string, root: string): boolean {
   return prefix.startsWith(`${root}/`);
 }
+
+/** One is equal to, or a path-prefix of, the other (both end in `/`). */
+function pathsOverlap(a: string, b: string): boolean {
+  return a.startsWith(b) || b.startsWith(a);
+}
+
+const slash = (p: string) => (p.endsWith('/') ? p : `${p}/`);
+
+const ofCheckpoint = (cp: GcCheckpointFacts, u: PrefixUsage) => ({
+  prefix: cp.prefix,
+  namespace: cp.namespace,
+  name: cp.name,
+  kind: 'Checkpoint' as const,
+  objects: u.objects,
+  bytes: u.bytes,
+});
 
 export function planGc(input: PlanInput): GcPlan {
   const { now, policy } = input;
@@ -115,7 +193,28 @@ export function planGc(input: PlanInput): GcPlan {
   const candidates: (PlannedDeletion & { order: number })[] = [];
   const recorded = new Set<string>();
   const usageOf = (prefix: string): PrefixUsage => input.usage.get(prefix) ?? { objects: 0, bytes: 0 };
-  const foreign = (prefix: string) => input.otherRoots.some((r) => underRoot(prefix, r) || prefix === `${r}/`);
+  const folderOf = (prefix: string) => input.folders?.get(prefix);
+  const policies = input.policies ?? [];
+  // overlap.ts's answer (a deeper root of another policy under or inside the prefix), plus the explicit list.
+  const foreign = (prefix: string) =>
+    input.otherRoots.some((r) => pathsOverlap(prefix, `${r}/`)) ||
+    rootOwnerOf(policies, policy.name, policy.bucket, prefix) !== undefined;
+  // Stricter: the place of another Checkpoint (any policy, any phase) inside, around or at the prefix.
+  const recordedElsewhere = (namespace: string, name: string, bucket: string, prefix: string) =>
+    (input.records ?? []).some(
+      (r) =>
+        !(r.namespace === namespace && r.name === name) &&
+        r.bucket === bucket &&
+        r.prefixes.some((x) => x !== '' && pathsOverlap(prefix, slash(x))),
+    );
+  // A resume from the record: any policy root but the recorded one overlapping the prefix keeps it.
+  const rootNearRecord = (bucket: string, recRoot: string, prefix: string) =>
+    policies.some((p) => {
+      const b = p.spec?.storage?.bucket;
+      const r = p.spec?.storage?.rootPrefix;
+      if (typeof b !== 'string' || typeof r !== 'string' || r === recRoot) return false;
+      return rootsOverlap({ bucket, rootPrefix: prefix.slice(0, -1) }, { bucket: b, rootPrefix: r });
+    });
   const keep = (prefix: string, namespace: string, name: string, reason: KeepReason, eligibleAtMs?: number) =>
     kept.push({ prefix, namespace, name, reason, ...(eligibleAtMs !== undefined ? { eligibleAtMs } : {}) });
 
@@ -123,9 +222,54 @@ export function planGc(input: PlanInput): GcPlan {
     recorded.add(cp.prefix);
     const { prefix, namespace, name } = cp;
     const u = usageOf(prefix);
+    const bucket = cp.bucket ?? policy.bucket;
+    if (cp.phase === 'Deleting') {
+      if (cp.retained) {
+        keep(prefix, namespace, name, 'Retained');
+        continue;
+      }
+      const recRoot = recordedRoot(cp);
+      if (recRoot === undefined) {
+        keep(prefix, namespace, name, 'PrefixMismatch');
+        continue;
+      }
+      const fromRecord = input.resumeOnly === true || bucket !== policy.bucket || recRoot !== root;
+      if (fromRecord ? rootNearRecord(bucket, recRoot, prefix) : foreign(prefix)) {
+        keep(prefix, namespace, name, 'OtherPolicyRoot');
+        continue;
+      }
+      if (recordedElsewhere(namespace, name, bucket, prefix)) {
+        keep(prefix, namespace, name, 'OtherRecord');
+        continue;
+      }
+      // A revoke at or after the fence (GC found a grant in GCS and removed it; times are whole seconds, so the same
+      // second counts): wait the hold out again. The hold before the fence was checked when it was fenced.
+      const revokedSinceFence =
+        cp.revokedAtMs !== undefined && (cp.deletionStartMs === undefined || cp.revokedAtMs >= cp.deletionStartMs);
+      if (revokedSinceFence && cp.revokedAtMs !== undefined && now - cp.revokedAtMs < policy.propagationHoldMs) {
+        keep(prefix, namespace, name, 'PropagationHold', cp.revokedAtMs + policy.propagationHoldMs);
+        continue;
+      }
+      candidates.push({
+        ...ofCheckpoint(cp, fromRecord ? { objects: 0, bytes: 0 } : u),
+        resume: true,
+        bucket,
+        root: recRoot,
+        fromRecord,
+        folder: !fromRecord && folderOf(prefix) !== undefined,
+        order: Number.NEGATIVE_INFINITY,
+      });
+      continue;
+    }
+    if (input.resumeOnly) continue;
     const job = parseJobPrefix(root, prefix);
     if (!job || job.namespace !== namespace) {
       keep(prefix, namespace, name, 'NotUnderRoot');
+      continue;
+    }
+    // The place is derived from policy + namespace + name, never taken from the spec.
+    if (job.name !== name || bucket !== policy.bucket) {
+      keep(prefix, namespace, name, 'PrefixMismatch');
       continue;
     }
     if (foreign(prefix)) {
@@ -136,25 +280,16 @@ export function planGc(input: PlanInput): GcPlan {
       keep(prefix, namespace, name, 'Retained');
       continue;
     }
-    if (cp.phase === 'Deleting') {
-      candidates.push({
-        prefix,
-        namespace,
-        name,
-        kind: 'Checkpoint',
-        resume: true,
-        objects: u.objects,
-        bytes: u.bytes,
-        order: Number.NEGATIVE_INFINITY,
-      });
-      continue;
-    }
     if (cp.phase !== 'Released') {
       keep(prefix, namespace, name, 'Bound');
       continue;
     }
     if (input.liveJob(namespace, name)) {
       keep(prefix, namespace, name, 'LiveJob');
+      continue;
+    }
+    if (recordedElsewhere(namespace, name, bucket, prefix)) {
+      keep(prefix, namespace, name, 'OtherRecord');
       continue;
     }
     if (cp.releasedAtMs === undefined || now - cp.releasedAtMs < policy.retentionMs) {
@@ -181,18 +316,24 @@ export function planGc(input: PlanInput): GcPlan {
       continue;
     }
     candidates.push({
-      prefix,
-      namespace,
-      name,
-      kind: 'Checkpoint',
+      ...ofCheckpoint(cp, u),
       resume: false,
-      objects: u.objects,
-      bytes: u.bytes,
+      bucket,
+      root,
+      fromRecord: false,
+      folder: folderOf(prefix) !== undefined,
       order: cp.releasedAtMs,
     });
   }
 
-  for (const [prefix, u] of input.usage) {
+  // Prefixes without a record: those the scan found objects under, and empty managed folders.
+  const unrecorded = new Map<string, PrefixUsage>();
+  if (!input.resumeOnly) {
+    for (const [prefix, u] of input.usage) unrecorded.set(prefix, u);
+    for (const prefix of input.folders?.keys() ?? [])
+      if (!unrecorded.has(prefix)) unrecorded.set(prefix, usageOf(prefix));
+  }
+  for (const [prefix, u] of unrecorded) {
     if (recorded.has(prefix)) continue;
     const job = parseJobPrefix(root, prefix);
     if (!job) continue; // the scan reports these; they are never touched
@@ -204,13 +345,21 @@ export function planGc(input: PlanInput): GcPlan {
       keep(prefix, job.namespace, job.name, 'NamespaceExists');
       continue;
     }
-    if (u.lastWriteMs === undefined || now - u.lastWriteMs < policy.retentionMs) {
+    if (recordedElsewhere(job.namespace, job.name, policy.bucket, prefix)) {
+      keep(prefix, job.namespace, job.name, 'OtherRecord');
+      continue;
+    }
+    // The clock: the newest object's update, and the folder's own (an empty folder has only that).
+    const folder = folderOf(prefix);
+    const clocks = [u.lastWriteMs, folder?.updatedMs].filter((t): t is number => t !== undefined);
+    const lastMs = clocks.length > 0 ? Math.max(...clocks) : undefined;
+    if (lastMs === undefined || now - lastMs < policy.retentionMs) {
       keep(
         prefix,
         job.namespace,
         job.name,
         'RecentWrite',
-        u.lastWriteMs === undefined ? undefined : u.lastWriteMs + policy.retentionMs,
+        lastMs === undefined ? undefined : lastMs + policy.retentionMs,
       );
       continue;
     }
@@ -219,9 +368,13 @@ export function planGc(input: PlanInput): GcPlan {
       ...job,
       kind: 'NoRecord',
       resume: false,
+      bucket: policy.bucket,
+      root,
+      fromRecord: false,
+      folder: folder !== undefined,
       objects: u.objects,
       bytes: u.bytes,
-      order: u.lastWriteMs,
+      order: lastMs,
     });
   }
 

@@ -1,10 +1,10 @@
 // What the garbage collector reads from a Checkpoint record, in one place so that the record's shape can change
 // (CONTRACTS: status.grants[] and status.revokedAt, added by the reconciler's rewrite) without touching the rest.
 import { Annotations, type Checkpoint } from '../api/index.js';
-import type { GcCheckpointFacts } from './plan.js';
+import type { GcCheckpointFacts, RecordedPlace } from './plan.js';
 
 interface RecordedGrants {
-  grants?: unknown[] | undefined;
+  grants?: { bucket?: string; prefix?: string; folder?: string }[] | undefined;
   grantedMembers?: string[] | undefined;
   revokedAt?: string | undefined;
 }
@@ -41,10 +41,29 @@ export function checkpointFacts(cp: Checkpoint): GcCheckpointFacts {
     namespace: cp.metadata.namespace ?? '',
     name: cp.metadata.name ?? '',
     prefix: cp.spec.prefix,
+    bucket: cp.spec.bucket,
     phase: cp.status?.phase,
     releasedAtMs: ms(cp.status?.releasedAt),
     retained: isRetained(cp),
     grantsRemain: grantsRemain(cp),
     revokedAtMs: revokedAtMs(cp),
+    deletionStartMs: ms(cp.status?.deletion?.startTime),
   };
+}
+
+/** The places a Checkpoint records, per bucket: spec.prefix and each recorded grant's prefix and managed folder. */
+export function recordedPlaces(cp: Checkpoint): RecordedPlace[] {
+  const byBucket = new Map<string, string[]>();
+  const add = (bucket: string | undefined, prefix: string | undefined) => {
+    if (!bucket || !prefix) return;
+    byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), prefix]);
+  };
+  add(cp.spec?.bucket, cp.spec?.prefix);
+  for (const g of ((cp.status ?? {}) as RecordedGrants).grants ?? []) {
+    add(g.bucket ?? cp.spec?.bucket, g.prefix);
+    add(g.bucket ?? cp.spec?.bucket, g.folder);
+  }
+  const namespace = cp.metadata.namespace ?? '';
+  const name = cp.metadata.name ?? '';
+  return [...byBucket].map(([bucket, prefixes]) => ({ namespace, name, bucket, prefixes }));
 }

@@ -14,7 +14,7 @@ import {
   CheckpointPolicyResource,
   type CheckpointStatus,
   FINALIZER,
-  Labels,
+  PolicyDefaults,
 } from '../api/index.js';
 import { checkpointRef } from '../checkpoint/refs.js';
 import { deriveCheckpointStatus, rfc3339 } from '../checkpoint/status.js';
@@ -23,14 +23,27 @@ import { type Gcs, gcsMessage } from '../gcs/client.js';
 import type { Logger } from '../kube/log.js';
 import { Resources } from '../kube/resources.js';
 import { isConflict, isNotFound, type KubeList, type KubeObject, type KubeRest } from '../kube/rest.js';
+import { parseDuration } from '../policy/duration.js';
 import { resolvePolicy } from '../policy/effective.js';
 import { logicalJobOf, type SparkApplicationLike } from '../policy/job.js';
+import { overlappingPolicies, ROOT_OVERLAP } from '../policy/overlap.js';
 import { deletePrefix, GcError } from './deleter.js';
 import { acquireGcLease, type HeldGcLease } from './lease.js';
 import type { GcMetrics } from './metrics.js';
-import { type GcPlan, type PlannedDeletion, planGc } from './plan.js';
-import { checkpointFacts, grantsRemain, isRetained } from './record.js';
-import { scanRoot } from './scan.js';
+import { type GcPlan, type KeepReason, type PlannedDeletion, type PrefixUsage, planGc } from './plan.js';
+import { checkpointFacts, grantsRemain, isRetained, recordedPlaces } from './record.js';
+import { scanFolders, scanRoot } from './scan.js';
+
+const defaultHold = parseDuration(PolicyDefaults.access.propagationHold);
+/** The propagation hold waited after a revoke when the policy is gone: the CRD's default. */
+const DEFAULT_HOLD_MS = defaultHold.ok ? defaultHold.ms : 60_000;
+
+/** Why a Deleting Checkpoint is not finished, for its DeletionBlocked Event. */
+const BLOCKING = new Map<KeepReason, string>([
+  ['OtherPolicyRoot', "another CheckpointPolicy's root overlaps its prefix (its data may be there)"],
+  ['OtherRecord', "another Checkpoint's recorded place overlaps its prefix"],
+  ['PrefixMismatch', 'its recorded prefix is not <root>/<namespace>/<name>/, so it is not acted on'],
+]);
 
 export interface GcRunDeps {
   rest: KubeRest;
@@ -143,64 +156,69 @@ class Run {
     const { rest } = this.deps;
     const started = performance.now();
     const startTime = this.now();
-    let policy: Obj<CheckpointPolicy>;
-    try {
-      policy = await rest.get<Obj<CheckpointPolicy>>(Resources.CheckpointPolicy, this.policyName);
-    } catch (err) {
-      if (isNotFound(err)) {
-        return {
-          kind: 'Skipped',
-          reason: 'PolicyNotFound',
-          message: `CheckpointPolicy "${this.policyName}" not found`,
-        };
-      }
-      throw err;
-    }
-    const resolved = resolvePolicy(policy);
-    if (!resolved.ok) {
-      return {
-        kind: 'Skipped',
-        reason: 'InvalidSpec',
-        message: `CheckpointPolicy "${this.policyName}" is invalid: ${resolved.errors.join('; ')}`,
-      };
-    }
-    const p = resolved.policy;
-    const dryRun = this.opts.dryRun ?? p.gc.dryRun;
-
-    // Other policies' roots on the same bucket: ours inside (or equal to) another's means GC of ours could touch
-    // theirs, so it does not run; theirs inside ours are never planned.
     const all = await rest.request<KubeList<Obj<CheckpointPolicy>>>(
       'GET',
       '/apis/tidemark.dev/v1alpha1/checkpointpolicies',
     );
-    const otherRoots: string[] = [];
-    for (const other of all.items) {
-      if (other.metadata.name === p.name) continue;
-      const r = resolvePolicy(other);
-      if (!r.ok || r.policy.bucket !== p.bucket) continue;
-      const theirs = `${r.policy.rootPrefix}/`;
-      const ours = `${p.rootPrefix}/`;
-      if (ours.startsWith(theirs)) {
-        return {
-          kind: 'Skipped',
-          reason: 'RootOverlap',
-          message: `the root gs://${p.bucket}/${ours} is inside (or equal to) CheckpointPolicy "${r.policy.name}"'s root; GC does not run for it`,
+    const policy = all.items.find((x) => x.metadata.name === this.policyName);
+    // Whether this policy collects at all: it exists, is valid, and src/policy/overlap.ts does not shadow it (a
+    // shadowed policy acts on nothing, as for provisioning). Otherwise only its Checkpoints already Deleting are
+    // finished, from their own record (plan.ts).
+    let stop: { reason: string; message: string } | undefined;
+    const resolved = policy ? resolvePolicy(policy) : undefined;
+    if (!policy || !resolved) {
+      stop = { reason: 'PolicyNotFound', message: `CheckpointPolicy "${this.policyName}" not found` };
+    } else if (!resolved.ok) {
+      stop = {
+        reason: 'InvalidSpec',
+        message: `CheckpointPolicy "${this.policyName}" is invalid: ${resolved.errors.join('; ')}`,
+      };
+    } else {
+      const winner = overlappingPolicies(all.items).get(this.policyName);
+      if (winner !== undefined) {
+        stop = {
+          reason: ROOT_OVERLAP,
+          message: `the root gs://${resolved.policy.bucket}/${resolved.policy.rootPrefix}/ overlaps the root of CheckpointPolicy "${winner}", which is older; GC does not run for it`,
         };
       }
-      if (theirs.startsWith(ours)) otherRoots.push(r.policy.rootPrefix);
     }
+    const p =
+      resolved?.ok === true
+        ? resolved.policy
+        : {
+            name: this.policyName,
+            bucket: '',
+            rootPrefix: '',
+            mode: CheckpointDefaults.access.mode as AccessMode,
+            role: CheckpointDefaults.access.role,
+            retentionMs: Number.POSITIVE_INFINITY,
+            propagationHoldMs: DEFAULT_HOLD_MS,
+            gc: { dryRun: false, maxDeletesPerRun: PolicyDefaults.gc.maxDeletesPerRun },
+          };
+    const dryRun = this.opts.dryRun ?? p.gc.dryRun;
 
     // Facts, read fresh.
-    const [checkpoints, namespaces, live] = await Promise.all([
+    const [everyCheckpoint, namespaces, live] = await Promise.all([
       this.listCheckpoints(),
       rest.request<KubeList<KubeObject>>('GET', '/api/v1/namespaces'),
       this.liveJobs(),
     ]);
+    const checkpoints = everyCheckpoint.filter((c) => c.spec?.policyName === this.policyName);
+    if (stop && !checkpoints.some((c) => c.status?.phase === 'Deleting')) {
+      return { kind: 'Skipped', ...stop };
+    }
+    if (stop) this.say(`${stop.message}; finishing its Checkpoints already being deleted, from their record`);
     const nsSet = new Set(namespaces.items.map((n) => n.metadata?.name ?? ''));
-    const softDelete = await this.softDeleteSeconds(p.bucket);
-    this.say(`scanning gs://${p.bucket}/${p.rootPrefix}/ ...`);
-    const usage = await scanRoot(this.deps.gcs, p.bucket, p.rootPrefix);
-    await this.recordUsage(checkpoints, usage.prefixes, startTime);
+    let usage = new Map<string, PrefixUsage>();
+    let folders = new Map<string, { updatedMs: number }>();
+    let softDelete: number | undefined;
+    if (!stop) {
+      softDelete = await this.softDeleteSeconds(p.bucket);
+      this.say(`scanning gs://${p.bucket}/${p.rootPrefix}/ ...`);
+      usage = (await scanRoot(this.deps.gcs, p.bucket, p.rootPrefix)).prefixes;
+      folders = await scanFolders(this.deps.gcs, p.bucket, p.rootPrefix);
+      await this.recordUsage(checkpoints, usage, startTime);
+    }
 
     const plan = planGc({
       now: startTime.getTime(),
@@ -215,15 +233,30 @@ class Run {
       checkpoints: checkpoints.map(checkpointFacts),
       liveJob: (ns, name) => live.has(`${ns}/${name}`),
       namespaceExists: (ns) => nsSet.has(ns),
-      usage: usage.prefixes,
-      otherRoots,
+      usage,
+      folders,
+      otherRoots: [],
+      policies: all.items,
+      records: everyCheckpoint.flatMap(recordedPlaces),
+      resumeOnly: stop !== undefined,
     });
+    const byKey = new Map(checkpoints.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
+    for (const k of plan.kept) {
+      const cp = byKey.get(`${k.namespace}/${k.name}`);
+      if (cp?.status?.phase !== 'Deleting' || !BLOCKING.has(k.reason)) continue;
+      this.deps.events.event(
+        checkpointRef(cp),
+        'Warning',
+        'DeletionBlocked',
+        `${cp.spec.uri} stays Deleting: ${BLOCKING.get(k.reason)}; the GC finishes it once that is no longer so.`,
+      );
+    }
     this.say(
       `${dryRun ? 'dry run: would delete' : 'deleting'} ${plan.deletions.length} prefix(es), ${plan.objects} object(s), ${formatBytes(plan.bytes)}; keeping ${plan.kept.length}`,
     );
     for (const d of plan.deletions) {
       this.say(
-        `  ${dryRun ? 'would delete' : 'delete'} gs://${p.bucket}/${d.prefix} (${d.objects} objects, ${formatBytes(d.bytes)}${d.resume ? ', resuming' : ''}${d.kind === 'NoRecord' ? ', namespace gone' : ''})`,
+        `  ${dryRun ? 'would delete' : 'delete'} gs://${d.bucket}/${d.prefix} (${d.objects} objects, ${formatBytes(d.bytes)}${d.resume ? ', resuming' : ''}${d.fromRecord ? ' from its record' : ''}${d.kind === 'NoRecord' ? ', namespace gone' : ''})`,
       );
     }
 
@@ -240,9 +273,8 @@ class Run {
       softDeleteRetentionSeconds: softDelete,
       message: '',
     };
-    await this.writeLastGC(policy, report, false);
+    if (policy && !stop) await this.writeLastGC(policy, report, false);
 
-    const byKey = new Map(checkpoints.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
     if (dryRun) {
       for (const d of plan.deletions) {
         report.checkpointsDeleted++;
@@ -254,7 +286,7 @@ class Run {
             checkpointRef(cp),
             'Normal',
             'WouldDelete',
-            `Dry run: gs://${p.bucket}/${d.prefix} (${d.objects} objects, ${formatBytes(d.bytes)}) would be deleted.`,
+            `Dry run: gs://${d.bucket}/${d.prefix} (${d.objects} objects, ${formatBytes(d.bytes)}) would be deleted.`,
           );
         }
       }
@@ -272,7 +304,11 @@ class Run {
         try {
           const done =
             d.kind === 'Checkpoint'
-              ? await this.deleteCheckpoint(p, policy, d, byKey.get(`${d.namespace}/${d.name}`))
+              ? await this.deleteCheckpoint(
+                  policy ? policyRef(policy) : this.policyRefOf(),
+                  d,
+                  byKey.get(`${d.namespace}/${d.name}`),
+                )
               : await this.deleteNoRecord(p, d);
           if (done) {
             report.checkpointsDeleted++;
@@ -285,13 +321,13 @@ class Run {
           const message = err instanceof Error ? err.message : String(err);
           report.errors.push({ prefix: d.prefix, reason, message });
           this.log.error({ err, prefix: d.prefix }, 'deleting a prefix failed');
-          this.say(`  error: gs://${p.bucket}/${d.prefix}: ${message}`);
+          this.say(`  error: gs://${d.bucket}/${d.prefix}: ${message}`);
           const cp = byKey.get(`${d.namespace}/${d.name}`);
           this.deps.events.event(
-            cp ? checkpointRef(cp) : policyRef(policy),
+            cp ? checkpointRef(cp) : policy ? policyRef(policy) : this.policyRefOf(),
             'Warning',
             'GarbageCollectionFailed',
-            `gs://${p.bucket}/${d.prefix}: ${message}`,
+            `gs://${d.bucket}/${d.prefix}: ${message}`,
           );
           // A missing permission fails every prefix alike: stop here.
           if (reason === 'PermissionDenied') break;
@@ -315,9 +351,9 @@ class Run {
       `; ${plan.kept.length} kept.` +
       (report.errors.length > 0 ? ` ${report.errors.length} error(s): ${report.errors[0]?.message}` : '') +
       soft;
-    await this.writeLastGC(policy, report, true);
+    if (policy && !stop) await this.writeLastGC(policy, report, true);
     this.deps.events.event(
-      policyRef(policy),
+      policy ? policyRef(policy) : this.policyRefOf(),
       report.errors.length > 0 ? 'Warning' : 'Normal',
       dryRun ? 'GarbageCollectionDryRun' : 'GarbageCollected',
       report.message,
@@ -332,15 +368,18 @@ class Run {
     return { kind: 'Done', report };
   }
 
+  /** Every Checkpoint in the cluster: this policy's are planned, all of them are records no deletion may touch. */
   private async listCheckpoints(): Promise<Obj<Checkpoint>[]> {
     const list = await this.deps.rest.request<KubeList<Obj<Checkpoint>>>(
       'GET',
       '/apis/tidemark.dev/v1alpha1/checkpoints',
-      {
-        query: { labelSelector: `${Labels.policy}=${this.policyName}` },
-      },
     );
-    return list.items.filter((c) => c.spec?.policyName === this.policyName);
+    return list.items;
+  }
+
+  /** The policy as an Event's object when it is gone (the Event still names it). */
+  private policyRefOf(): ObjectRef {
+    return { apiVersion: API_VERSION, kind: CheckpointPolicyResource.kind, name: this.policyName };
   }
 
   /** `namespace/name` of every logical job that exists now (not being deleted). */
@@ -469,8 +508,7 @@ class Run {
   }
 
   private async deleteCheckpoint(
-    p: { name: string; bucket: string; rootPrefix: string; mode: AccessMode },
-    policy: Obj<CheckpointPolicy>,
+    policy: ObjectRef,
     d: PlannedDeletion,
     planned: Obj<Checkpoint> | undefined,
   ): Promise<{ objectsDeleted: number; bytesDeleted: number } | undefined> {
@@ -519,14 +557,21 @@ class Run {
       }
     }
 
-    // 3. No grant on record, none in GCS.
+    // 3. No grant on record, none in GCS (a managed folder found there is read too, whatever the mode).
     if (grantsRemain(cp)) throw new GcError('Aborted', `a grant is still on record for ${cp.spec.uri}; not deleting`);
-    const obs = await this.deps.backend(mode).observe(this.grantQuery(cp));
-    if (obs.members.length > 0) {
-      await this.deps.backend(mode).apply({ ...this.grantQuery(cp), applied: obs.members });
+    const revoked = await this.revokeFound(this.grantQuery(cp), mode, d.folder, true);
+    if (revoked > 0) {
+      // The propagation hold starts again from this revoke (plan.ts waits it out before resuming).
+      await rest.mergePatch(
+        Resources.Checkpoint,
+        d.name,
+        d.namespace,
+        { status: { revokedAt: rfc3339(this.now()) } },
+        'status',
+      );
       throw new GcError(
         'Aborted',
-        `${obs.members.length} member(s) still held access to ${cp.spec.uri}; revoked now, the deletion continues in a later run (after the propagation hold)`,
+        `${revoked} member(s) still held access to ${cp.spec.uri}; revoked now, the deletion continues in a later run (after the propagation hold)`,
       );
     }
 
@@ -540,10 +585,10 @@ class Run {
     const uid = cp.metadata.uid;
     const progress = await deletePrefix({
       gcs: this.deps.gcs,
-      bucket: p.bucket,
-      root: p.rootPrefix,
+      bucket: d.bucket,
+      root: d.root,
       prefix: d.prefix,
-      deleteManagedFolder: mode === 'ManagedFolder',
+      deleteManagedFolder: mode === 'ManagedFolder' || d.folder,
       concurrency: this.deps.concurrency,
       beforePage: async () => {
         if (this.lease.signal.aborted) throw new GcError('Aborted', String(this.lease.signal.reason));
@@ -593,12 +638,28 @@ class Run {
       bytesDeleted: base.bytesDeleted + progress.bytesDeleted,
     };
     this.deps.events.event(
-      policyRef(policy),
+      policy,
       'Normal',
       'CheckpointDeleted',
       `Deleted ${cp.spec.uri} (${ns}/${name}): ${total.objectsDeleted} objects, ${formatBytes(total.bytesDeleted)}.`,
     );
     return total;
+  }
+
+  /**
+   * Members that still hold access at the prefix, read from GCS through the mode's backend (and the managed
+   * folder's, when a folder is there in another mode); with `revoke`, each found is removed at once. The count.
+   */
+  private async revokeFound(req: GrantRequest, mode: AccessMode, folder: boolean, revoke: boolean): Promise<number> {
+    const modes: AccessMode[] = folder && mode !== 'ManagedFolder' ? [mode, 'ManagedFolder'] : [mode];
+    let found = 0;
+    for (const m of modes) {
+      const obs = await this.deps.backend(m).observe(req);
+      if (obs.members.length === 0) continue;
+      found += obs.members.length;
+      if (revoke) await this.deps.backend(m).apply({ ...req, applied: obs.members });
+    }
+    return found;
   }
 
   private fencedStatus(cp: Checkpoint): CheckpointStatus {
@@ -633,27 +694,27 @@ class Run {
       return undefined;
     }
     const req: GrantRequest = {
-      bucket: p.bucket,
+      bucket: d.bucket,
       prefix: d.prefix,
       role: p.role,
       members: [],
       applied: [],
       job: { namespace: d.namespace, name: d.name },
     };
-    const obs = await this.deps.backend(p.mode).observe(req);
-    if (obs.members.length > 0) {
+    const found = await this.revokeFound(req, p.mode, d.folder, false);
+    if (found > 0) {
       throw new GcError(
         'Aborted',
-        `gs://${p.bucket}/${d.prefix} still grants access to ${obs.members.length} member(s); the resync revokes them first`,
+        `gs://${d.bucket}/${d.prefix} still grants access to ${found} member(s); the resync revokes them first`,
       );
     }
     await this.deps.beforeDelete?.(d);
     const progress = await deletePrefix({
       gcs: this.deps.gcs,
-      bucket: p.bucket,
-      root: p.rootPrefix,
+      bucket: d.bucket,
+      root: d.root,
       prefix: d.prefix,
-      deleteManagedFolder: p.mode === 'ManagedFolder',
+      deleteManagedFolder: p.mode === 'ManagedFolder' || d.folder,
       concurrency: this.deps.concurrency,
       beforePage: async () => {
         if (!(await nsGone())) throw new GcError('Aborted', `namespace ${d.namespace} exists again; stopped`);

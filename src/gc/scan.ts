@@ -13,6 +13,20 @@ export interface RootUsage {
   calls: number;
 }
 
+/** One listing call, 429/5xx and connection errors retried with backoff. */
+async function listing<T>(maxAttempts: number, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const s = httpStatus(err);
+      const again = s === undefined || s === 0 || s === 429 || s >= 500;
+      if (!again || attempt >= maxAttempts) throw err;
+      await sleep(backoffMs(attempt, 200, 10_000));
+    }
+  }
+}
+
 export async function scanRoot(gcs: Gcs, bucket: string, root: string, maxAttempts = 8): Promise<RootUsage> {
   const prefixes = new Map<string, PrefixUsage>();
   let strays = 0;
@@ -20,34 +34,21 @@ export async function scanRoot(gcs: Gcs, bucket: string, root: string, maxAttemp
   let pageToken: string | undefined;
   const base = `${root}/`;
   do {
-    let page:
-      | {
-          items?: { name?: string | null; size?: string | null; updated?: string | null }[];
-          nextPageToken?: string | null;
-        }
-      | undefined;
-    for (let attempt = 1; !page; attempt++) {
-      try {
-        calls++;
-        page = await gcsCall(gcs, 'storage.objects.list', () =>
-          gcs.storage.objects.list(
-            {
-              bucket,
-              prefix: base,
-              maxResults: 1000,
-              fields: 'items(name,size,updated),nextPageToken',
-              ...(pageToken ? { pageToken } : {}),
-            },
-            NO_RETRY,
-          ),
-        );
-      } catch (err) {
-        const s = httpStatus(err);
-        const again = s === undefined || s === 0 || s === 429 || s >= 500;
-        if (!again || attempt >= maxAttempts) throw err;
-        await sleep(backoffMs(attempt, 200, 10_000));
-      }
-    }
+    const page = await listing(maxAttempts, () => {
+      calls++;
+      return gcsCall(gcs, 'storage.objects.list', () =>
+        gcs.storage.objects.list(
+          {
+            bucket,
+            prefix: base,
+            maxResults: 1000,
+            fields: 'items(name,size,updated),nextPageToken',
+            ...(pageToken ? { pageToken } : {}),
+          },
+          NO_RETRY,
+        ),
+      );
+    });
     for (const o of page.items ?? []) {
       const name = o.name ?? '';
       const rest = name.slice(base.length).split('/');
@@ -66,4 +67,39 @@ export async function scanRoot(gcs: Gcs, bucket: string, root: string, maxAttemp
     pageToken = page.nextPageToken ?? undefined;
   } while (pageToken);
   return { prefixes, strays, calls };
+}
+
+/**
+ * The managed folders under the root, per job prefix `<root>/<ns>/<job>/` (folder names end in `/`), with their
+ * own clock: the later of createTime and updateTime. One call per 1,000 folders.
+ */
+export async function scanFolders(
+  gcs: Gcs,
+  bucket: string,
+  root: string,
+  maxAttempts = 8,
+): Promise<Map<string, { updatedMs: number }>> {
+  const out = new Map<string, { updatedMs: number }>();
+  let pageToken: string | undefined;
+  do {
+    const page = await listing(maxAttempts, () =>
+      gcsCall(gcs, 'storage.managedFolders.list', () =>
+        gcs.storage.managedFolders.list(
+          { bucket, prefix: `${root}/`, pageSize: 1000, ...(pageToken ? { pageToken } : {}) },
+          NO_RETRY,
+        ),
+      ),
+    );
+    for (const f of page.items ?? []) {
+      const name = f.name ?? '';
+      const prefix = name.endsWith('/') ? name : `${name}/`;
+      const times = [f.createTime, f.updateTime].map((t) => (t ? Date.parse(t) : Number.NaN));
+      const known = times.filter((t) => !Number.isNaN(t));
+      // No time at all: never stale (there is no clock to go by).
+      const updatedMs = known.length > 0 ? Math.max(...known) : Number.POSITIVE_INFINITY;
+      out.set(prefix, { updatedMs });
+    }
+    pageToken = page.nextPageToken ?? undefined;
+  } while (pageToken);
+  return out;
 }

@@ -1,7 +1,10 @@
 // Runs each CheckpointPolicy's GC on its cron schedule (croner, evaluated in UTC), on the leader only (the
 // controller starts the scheduler when it starts leading and stops it when it stops), one run per policy at a time
 // (in this process by a set of running policies, everywhere by the policy's GC Lease), and keeps status.nextGCTime.
-// A policy with a Checkpoint left Deleting (a run interrupted by a crash or a leader change) is resumed at once.
+// A policy with a Checkpoint left Deleting (a run interrupted by a crash or a leader change) is resumed at once. So
+// is a Checkpoint left Deleting whose policy is gone (or invalid): at start, whenever the policies change, and again
+// every `resumeRetryMs` while one is left, since no schedule of its own will ever run it (run.ts finishes it from
+// its record).
 import { Cron } from 'croner';
 import type { CheckpointPolicy } from '../api/index.js';
 import type { Logger } from '../kube/log.js';
@@ -21,6 +24,8 @@ export interface GcSchedulerOptions {
   writeNextGCTime: (policy: string, at: Date | undefined) => Promise<void>;
   logger: Logger;
   now?: () => Date;
+  /** How long to wait before trying again to finish a Deleting Checkpoint of a policy with no schedule (5 min). */
+  resumeRetryMs?: number;
 }
 
 const MAX_TIMER = 2_000_000_000; // setTimeout's limit is 2^31-1 ms
@@ -38,7 +43,7 @@ export class GcScheduler {
   /** Schedules every policy, and resumes interrupted ones now. */
   start(): void {
     this.sync();
-    for (const name of this.o.interrupted()) this.trigger(name, 'resume');
+    for (const name of this.o.interrupted()) void this.trigger(name, 'resume');
   }
 
   /** Re-reads the policies (call on any policy change). */
@@ -62,6 +67,8 @@ export class GcScheduler {
         this.timers.delete(name);
       }
     }
+    // Deleting Checkpoints of a policy that is gone or invalid: nothing else will ever run them.
+    for (const name of this.o.interrupted()) if (!seen.has(name)) void this.trigger(name, 'resume');
   }
 
   private arm(name: string, schedule: string, recorded: string | undefined): void {
@@ -120,10 +127,24 @@ export class GcScheduler {
         this.o.logger.error({ err, policy: name }, 'garbage collection failed');
       } finally {
         this.running.delete(name);
+        this.retryUnscheduled(name);
       }
     })();
     this.running.set(name, done);
     return done;
+  }
+
+  private readonly retries = new Map<string, NodeJS.Timeout>();
+
+  /** A policy with no schedule here (gone or invalid) that still has a Deleting Checkpoint: try again later. */
+  private retryUnscheduled(name: string): void {
+    if (this.stopped || this.timers.has(name) || this.retries.has(name) || !this.o.interrupted().has(name)) return;
+    const t = setTimeout(() => {
+      this.retries.delete(name);
+      if (!this.timers.has(name)) void this.trigger(name, 'resume');
+    }, this.o.resumeRetryMs ?? 300_000);
+    t.unref();
+    this.retries.set(name, t);
   }
 
   /** Stops scheduling; resolves when running runs have ended (the caller aborts them through its signal). */
@@ -131,6 +152,8 @@ export class GcScheduler {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
+    for (const t of this.retries.values()) clearTimeout(t);
+    this.retries.clear();
     await Promise.all(this.running.values());
   }
 }

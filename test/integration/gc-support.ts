@@ -4,14 +4,24 @@ import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { AccessBackend, AccessMode } from '../../src/access/backend.js';
 import { BucketConditionBackend } from '../../src/access/bucket-condition-backend.js';
 import { ManagedFolderBackend } from '../../src/access/managed-folder-backend.js';
+import type { Checkpoint } from '../../src/api/index.js';
 import type { EventSink } from '../../src/checkpoint/world.js';
 import { type GcRunDeps, type GcRunResult, runPolicyGc } from '../../src/gc/run.js';
 import { createGcs } from '../../src/gcs/client.js';
 import { createLogger } from '../../src/kube/log.js';
 import { KubeRest } from '../../src/kube/rest.js';
 import { adminFetch } from '../emulator/clients.js';
-import { testKubeConfig, uniqueSuffix } from '../harness/kube.js';
-import { apply, deleteObject, type Fixture, namespaceWithSa, policy } from './controller-fixture.js';
+import { testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import {
+  apply,
+  deleteObject,
+  type Fixture,
+  isReady,
+  namespaceWithSa,
+  policy,
+  sparkApp,
+  waitForCheckpoint,
+} from './controller-fixture.js';
 
 export function gcPolicy(
   name: string,
@@ -126,15 +136,71 @@ export async function gcScenario(
   kc: KubeConfig,
   fx: Fixture,
   cleanups: (() => Promise<void>)[],
-  o: { retention?: string; schedule?: string; max?: number; mode?: 'ManagedFolder' | 'BucketCondition' } = {},
+  o: {
+    retention?: string;
+    schedule?: string;
+    max?: number;
+    mode?: 'ManagedFolder' | 'BucketCondition';
+    /** Appended to the root `checkpoints/<tag>` (e.g. `/inner`, for a policy nested in another's root). */
+    rootSuffix?: string;
+  } = {},
 ) {
   const tag = uniqueSuffix();
   const ns = await namespaceWithSa(kc, { 'tidemark-test-gc': tag });
   cleanups.push(ns.cleanup);
   const name = `gc-${tag}`;
-  const root = `checkpoints/${tag}`;
+  const root = `checkpoints/${tag}${o.rootSuffix ?? ''}`;
   const pol = gcPolicy(name, { bucket: fx.bucket, root, selectNamespace: { 'tidemark-test-gc': tag }, ...o });
   await apply(kc, pol);
   cleanups.push(() => deleteObject(kc, pol));
-  return { ns: ns.name, policyName: name, root, prefix: (job: string) => `${root}/${ns.name}/${job}/` };
+  return { ns: ns.name, tag, policyName: name, root, prefix: (job: string) => `${root}/${ns.name}/${job}/` };
+}
+
+/** One GC run once the policy's GC Lease is free (the controller may hold it a moment: it resumes runs itself). */
+export async function runGcWhenFree(
+  deps: GcRunDeps,
+  policy: string,
+): Promise<GcRunResult & { kind: 'Done' | 'Skipped' }> {
+  return waitFor(`the GC lease of ${policy}`, async () => {
+    const r = await runPolicyGc(deps, policy);
+    return r.kind === 'Busy' ? undefined : r;
+  });
+}
+
+/** The bucket's IAM policy (version 3), read as the emulator's admin. */
+export async function bucketIam(fx: Fixture): Promise<{
+  bindings?: { role: string; members: string[]; condition?: { title?: string; expression?: string } }[];
+}> {
+  const res = await adminFetch(fx.emu, `/storage/v1/b/${fx.bucket}/iam?optionsRequestedPolicyVersion=3`);
+  if (!res.ok) throw new Error(`bucket IAM: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Awaited<ReturnType<typeof bucketIam>>;
+}
+
+export type GcScenario = Awaited<ReturnType<typeof gcScenario>>;
+
+/** When a released Checkpoint becomes stale: retention after its release and after the newest write under it. */
+export async function staleAt(fx: Fixture, cp: Checkpoint | undefined, retentionMs = 3_600_000): Promise<number> {
+  if (!cp) throw new Error('no Checkpoint');
+  return Math.max(Date.parse(cp.status?.releasedAt as string), await lastWrite(fx, cp.spec.prefix)) + retentionMs;
+}
+
+export const released = (cp: Checkpoint) => cp.status?.phase === 'Released' && cp.status?.releasedAt !== undefined;
+
+/** Creates jobs, waits until they are Ready, writes objects, deletes the ones in `gone`, waits until Released. */
+export async function releasedJobs(
+  kc: KubeConfig,
+  fx: Fixture,
+  s: GcScenario,
+  all: Record<string, number>,
+  gone: string[],
+): Promise<Record<string, Checkpoint>> {
+  for (const job of Object.keys(all)) await apply(kc, sparkApp(s.ns, job));
+  for (const job of Object.keys(all)) await waitForCheckpoint(kc, s.ns, job, isReady, 'Ready');
+  for (const [job, n] of Object.entries(all)) if (n > 0) await writeObjects(fx, s.prefix(job), n);
+  const out: Record<string, Checkpoint> = {};
+  for (const job of gone) {
+    await deleteObject(kc, sparkApp(s.ns, job));
+    out[job] = await waitForCheckpoint(kc, s.ns, job, released, 'Released');
+  }
+  return out;
 }

@@ -27,7 +27,10 @@ import {
   gcScenario,
   lastWrite,
   type RecordedEvent,
+  released,
+  releasedJobs,
   runGc,
+  staleAt as staleAtOf,
   writeObjects,
 } from './gc-support.js';
 
@@ -49,26 +52,9 @@ afterAll(async () => {
 
 const scenario = (o: Parameters<typeof gcScenario>[3] = {}) => gcScenario(kc, fx, cleanups, o);
 
-/** When a released Checkpoint becomes stale: retention after its release and after the newest write under it. */
-async function staleAt(cp: Checkpoint | undefined, retentionMs = H): Promise<number> {
-  if (!cp) throw new Error('no Checkpoint');
-  return Math.max(Date.parse(cp.status?.releasedAt as string), await lastWrite(fx, cp.spec.prefix)) + retentionMs;
-}
-
-const released = (cp: Checkpoint) => cp.status?.phase === 'Released' && cp.status?.releasedAt !== undefined;
-
-/** Creates jobs, waits until they are Ready, writes objects, deletes the ones in `gone`, waits until Released. */
-async function jobs(s: Awaited<ReturnType<typeof scenario>>, all: Record<string, number>, gone: string[]) {
-  for (const job of Object.keys(all)) await apply(kc, sparkApp(s.ns, job));
-  for (const job of Object.keys(all)) await waitForCheckpoint(kc, s.ns, job, isReady, 'Ready');
-  for (const [job, n] of Object.entries(all)) if (n > 0) await writeObjects(fx, s.prefix(job), n);
-  const out: Record<string, Checkpoint> = {};
-  for (const job of gone) {
-    await deleteObject(kc, sparkApp(s.ns, job));
-    out[job] = await waitForCheckpoint(kc, s.ns, job, released, 'Released');
-  }
-  return out;
-}
+const staleAt = (cp: Checkpoint | undefined, retentionMs = H) => staleAtOf(fx, cp, retentionMs);
+const jobs = (s: Awaited<ReturnType<typeof scenario>>, all: Record<string, number>, gone: string[]) =>
+  releasedJobs(kc, fx, s, all, gone);
 
 describe('deleting released checkpoints', () => {
   it('deletes a released prefix of a few thousand objects exactly at retention, not a second before; a retained and a bound one stay', async () => {

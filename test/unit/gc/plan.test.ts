@@ -1,48 +1,7 @@
 // The GC planner: a table of cases, each with the reason it holds.
 import { describe, expect, test } from 'vitest';
 import { type GcCheckpointFacts, type PlanInput, parseJobPrefix, planGc } from '../../../src/gc/plan.js';
-
-const H = 3_600_000;
-const NOW = Date.parse('2026-11-29T12:00:00Z');
-const policy = {
-  name: 'p',
-  bucket: 'b',
-  rootPrefix: 'ckpt/prod',
-  retentionMs: 24 * H,
-  propagationHoldMs: 60_000,
-  maxDeletesPerRun: 100,
-};
-
-function cp(name: string, o: Partial<GcCheckpointFacts> = {}): GcCheckpointFacts {
-  return {
-    namespace: 'ns',
-    name,
-    prefix: `ckpt/prod/ns/${name}/`,
-    phase: 'Released',
-    releasedAtMs: NOW - 48 * H,
-    retained: false,
-    grantsRemain: false,
-    ...o,
-  };
-}
-
-function input(o: Partial<PlanInput>): PlanInput {
-  return {
-    now: NOW,
-    policy,
-    checkpoints: [],
-    liveJob: () => false,
-    namespaceExists: () => true,
-    usage: new Map(),
-    otherRoots: [],
-    ...o,
-  };
-}
-
-const decide = (o: Partial<PlanInput>) => {
-  const plan = planGc(input(o));
-  return [...plan.deletions.map((d) => `${d.prefix} delete`), ...plan.kept.map((k) => `${k.prefix} ${k.reason}`)];
-};
+import { cp, decide, H, input, NOW, policy } from './plan-fixtures.js';
 
 describe('planGc: Checkpoints', () => {
   test.each<[string, GcCheckpointFacts, Partial<PlanInput>, string]>([
