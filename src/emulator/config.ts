@@ -11,6 +11,7 @@ export const DEFAULT_CONFIG: EmulatorConfig = {
 
 const KEYS = ['latencyMs', 'bucketWriteLimitPerSecond', 'iamPropagationDelayMs', 'faults'] as const;
 const RULE_KEYS = ['op', 'rate', 'kind', 'delayMs', 'member'];
+const NAMED_KINDS = ['reset', 'slow', 'malformedJson', 'truncated'] as const;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -41,15 +42,15 @@ function faultRule(value: unknown, i: number): FaultRule {
     throw new ConfigError(`${where}.rate must be a number from 0 to 1, got ${JSON.stringify(rate)}`);
   }
   const kind = r.kind;
-  if (kind !== 'reset' && kind !== 'slow' && !(typeof kind === 'number' && Number.isInteger(kind))) {
+  if (!(typeof kind === 'string' && (NAMED_KINDS as readonly string[]).includes(kind)) && !Number.isInteger(kind)) {
     throw new ConfigError(
-      `${where}.kind must be an HTTP status (400-599), 'reset' or 'slow', got ${JSON.stringify(kind)}`,
+      `${where}.kind must be an HTTP status (400-599) or one of ${NAMED_KINDS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(kind)}`,
     );
   }
   if (typeof kind === 'number' && (kind < 400 || kind > 599)) {
     throw new ConfigError(`${where}.kind must be an HTTP error status from 400 to 599, got ${kind}`);
   }
-  const rule: FaultRule = { op: r.op, rate, kind };
+  const rule: FaultRule = { op: r.op, rate, kind: kind as FaultRule['kind'] };
   if (r.delayMs !== undefined) rule.delayMs = nonNegative(r.delayMs, `${where}.delayMs`);
   if (kind === 'slow' && rule.delayMs === undefined) throw new ConfigError(`${where}: kind 'slow' needs delayMs`);
   if (r.member !== undefined) {

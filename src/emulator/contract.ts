@@ -137,8 +137,13 @@ export interface FaultRule {
   op: string;
   /** 0..1 chance per matching call. */
   rate: number;
-  /** HTTP status to answer, or `reset` (destroy the socket), or `slow` (delay by delayMs, then answer normally). */
-  kind: number | 'reset' | 'slow';
+  /**
+   * HTTP status to answer, or `reset` (destroy the socket), or `slow` (delay by delayMs, then answer normally), or
+   * `malformedJson` (answer 200 with a JSON content type and a body that is not JSON; the call has no effect), or
+   * `truncated` (the call takes effect, then the connection closes after half of its answer's body, with the full
+   * Content-Length announced: the client cannot know whether it happened).
+   */
+  kind: number | 'reset' | 'slow' | 'malformedJson' | 'truncated';
   delayMs?: number;
   /** Only for calls by this member, if set. */
   member?: string;

@@ -124,6 +124,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
             return;
           }
           res.writeHead(out.status, { ...out.headers, 'content-length': String(out.body.length) });
+          if (out.truncate) {
+            // Half the body, then the connection goes: the client sees a premature end of the answer.
+            res.write(out.body.subarray(0, Math.floor(out.body.length / 2)), () => req.socket.destroy());
+            return;
+          }
           res.end(out.body);
         },
         (err: unknown) => {

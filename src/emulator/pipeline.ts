@@ -42,7 +42,17 @@ export interface RawCall {
 
 export type Outcome =
   | { reset: true }
-  | { reset?: false; status: number; headers: Record<string, string>; body: Buffer };
+  | {
+      reset?: false;
+      status: number;
+      headers: Record<string, string>;
+      body: Buffer;
+      /** A `truncated` fault: send half of the body (announcing all of it), then close the connection. */
+      truncate?: boolean;
+    };
+
+/** What a `malformedJson` fault answers: a JSON content type, a body that is not JSON. */
+const MALFORMED_JSON = Buffer.from('{"kind": "storage#object", "name": "tidemark-emulator-malformed');
 
 /** Thrown by a handler to make the server drop the connection (a batch part's `reset` fault). */
 export class ResetConnection extends Error {
@@ -122,6 +132,7 @@ export class Pipeline {
     const { router, counters, log } = this.deps;
     let route: Route | undefined;
     let member: string | undefined;
+    let truncate = false;
     try {
       const method = effectiveMethod(call);
       const m = router.match(method, call.url.pathname);
@@ -161,13 +172,22 @@ export class Pipeline {
         if (fault) {
           log.debug({ op: route.op, member, fault }, 'injected fault');
           if (fault.kind === 'reset') return { reset: true };
-          if (fault.kind === 'slow') await sleep(fault.delayMs ?? 0);
+          if (fault.kind === 'malformedJson') {
+            return {
+              status: 200,
+              headers: { 'content-type': 'application/json; charset=UTF-8' },
+              body: MALFORMED_JSON,
+            };
+          }
+          if (fault.kind === 'truncated') truncate = true;
+          else if (fault.kind === 'slow') await sleep(fault.delayMs ?? 0);
           else throw faultError(fault.kind, route.op);
         }
       }
       req.body = decodeBody(call.headers, call.body);
       const res = await route.handler(req);
-      return renderResponse(res);
+      const out = renderResponse(res);
+      return truncate && !out.reset ? { ...out, truncate } : out;
     } catch (err) {
       if (err instanceof ResetConnection) return { reset: true };
       if (err instanceof HttpError) {

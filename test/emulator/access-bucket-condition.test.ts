@@ -89,6 +89,19 @@ describe('BucketConditionBackend', () => {
     expect(await storedMembers('job2')).toEqual([OTHER]);
   });
 
+  it('a malformed or truncated getIamPolicy answer is an error, never an empty policy: foreign bindings survive (issue 15)', async () => {
+    const foreign: Binding = { role: 'roles/storage.objectViewer', members: ['user:alice@example.com'] };
+    await adminEditBucketPolicy(emu, bucket, (bs) => [...bs, foreign]);
+    for (const kind of ['malformedJson', 'truncated'] as const) {
+      await setConfig(emu, { faults: [{ op: 'storage.buckets.getIamPolicy', rate: 1, kind, member: CONTROLLER }] });
+      const b = backend();
+      await b.apply(request(`job-${kind}`, [DRIVER])).catch(() => undefined);
+      await setConfig(emu, { faults: [] });
+      const p = await bucketPolicy(emu, bucket);
+      expect(p.bindings, `after a ${kind} getIamPolicy answer`).toContainEqual(foreign);
+    }
+  });
+
   it('foreign bindings, and a foreign member inside Tidemark’s own binding, survive every Tidemark write', async () => {
     const foreign: Binding[] = [
       { role: 'roles/storage.objectViewer', members: ['user:alice@example.com'] },

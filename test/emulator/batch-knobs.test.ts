@@ -4,7 +4,16 @@ import type { Storage } from '@google-cloud/storage';
 import type { storage_v1 } from 'googleapis';
 import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../src/emulator/index.js';
-import { adminFetch, adminJson, counters, failure, mintToken, setConfig, useAdminEmulator } from './clients.js';
+import {
+  adminFetch,
+  adminJson,
+  counters,
+  failure,
+  mintToken,
+  rootUrl,
+  setConfig,
+  useAdminEmulator,
+} from './clients.js';
 
 let emu: RunningEmulator;
 let gcs: Storage;
@@ -182,6 +191,40 @@ describe('faults', () => {
     const res = await adminFetch(emu, `/storage/v1/b/${B}`);
     expect(res.status).toBe(200);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(290); // a lower bound only: never flaky
+  });
+
+  it('malformedJson answers 200 with a JSON type and a body that is not JSON, and changes nothing', async () => {
+    await setConfig(emu, { faults: [{ op: 'storage.objects.insert', rate: 1, kind: 'malformedJson' }] });
+    const name = 'malformed-json-probe';
+    const res = await api.objects.insert(
+      { bucket: B, name, uploadType: 'media', media: { body: 'x' } },
+      { rootUrl: rootUrl(emu) },
+    );
+    // googleapis (gaxios) does not fail: it hands the text over as `data` (a caller must check the shape).
+    expect(res.status).toBe(200);
+    expect(typeof res.data).toBe('string');
+    expect(() => JSON.parse(res.data as unknown as string)).toThrow();
+    await setConfig(emu, { faults: [] });
+    expect((await adminFetch(emu, `/storage/v1/b/${B}/o/${name}`)).status).toBe(404);
+  });
+
+  it('truncated closes the connection mid-answer after the call took effect', async () => {
+    await setConfig(emu, { faults: [{ op: 'storage.objects.insert', rate: 1, kind: 'truncated' }] });
+    const name = 'truncated-probe';
+    await expect(
+      api.objects.insert({ bucket: B, name, uploadType: 'media', media: { body: 'x' } }, { rootUrl: rootUrl(emu) }),
+    ).rejects.toThrow();
+    await setConfig(emu, { faults: [] });
+    expect((await adminFetch(emu, `/storage/v1/b/${B}/o/${name}`)).status).toBe(200);
+  });
+
+  it('an unknown fault kind is refused with the list of kinds', async () => {
+    const res = await adminFetch(emu, '/_emulator/config', {
+      method: 'PUT',
+      body: JSON.stringify({ faults: [{ op: '*', rate: 1, kind: 'garbled' }] }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("'malformedJson', 'truncated'");
   });
 
   it('a fault with rate 0 never fires', async () => {

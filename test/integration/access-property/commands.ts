@@ -23,6 +23,11 @@ export const GROUPS = [
   'namespaces',
   /** Controller restarts. */
   'restart',
+  /**
+   * Issue 15's histories: jobs write objects, retain annotations, short and long retentions, clock jumps past the
+   * short one, namespace "renames" and GC runs.
+   */
+  'gc',
 ] as const;
 export type Group = (typeof GROUPS)[number];
 
@@ -63,6 +68,7 @@ export function commandArb(groups: ReadonlySet<Group>): fc.Arbitrary<Command> {
           )
         : fc.constant(7),
     gold: on('annotation') ? fc.boolean() : fc.constant(false),
+    retention: on('gc') ? fc.constantFrom('short' as const, 'long' as const) : fc.constant('long' as const),
   });
   const putJob = fc.record({
     t: fc.constant('putJob' as const),
@@ -116,6 +122,20 @@ export function commandArb(groups: ReadonlySet<Group>): fc.Arbitrary<Command> {
   if (on('namespaces'))
     weighted.push({ arbitrary: fc.record({ t: fc.constant('deleteNamespace' as const), ns: idx }), weight: 1 });
   if (on('restart')) weighted.push({ arbitrary: fc.constant({ t: 'restart' as const }), weight: 1 });
+  if (on('gc')) {
+    const pick = fc.nat({ max: 8 });
+    weighted.push({ arbitrary: fc.record({ t: fc.constant('write' as const), pick }), weight: 3 });
+    weighted.push({
+      arbitrary: fc.record({ t: fc.constant('retain' as const), pick, on: fc.boolean() }),
+      weight: 1,
+    });
+    weighted.push({ arbitrary: fc.record({ t: fc.constant('gc' as const), jump: fc.boolean() }), weight: 3 });
+    weighted.push({ arbitrary: fc.constant({ t: 'clockJump' as const }), weight: 1 });
+    weighted.push({
+      arbitrary: fc.record({ t: fc.constant('renameNamespace' as const), ns: idx, to: idx }),
+      weight: 1,
+    });
+  }
   return fc.oneof(...weighted);
 }
 

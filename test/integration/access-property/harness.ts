@@ -31,6 +31,8 @@ import {
   emptyWorld,
   expectationAt,
   expectedAccess,
+  type GcVerdict,
+  gcVerdict,
   type Idx,
   type JobState,
   jobServiceAccounts,
@@ -42,7 +44,10 @@ import {
   opsOf,
   type PolicyState,
   prefixOf,
+  RETENTION_MS,
+  RETENTIONS,
   ROLES,
+  recordClaims,
   recordLegit,
   STRANGER,
   sureProvision,
@@ -56,6 +61,7 @@ const NS_INDEX_LABEL = 'tidemark-prop-ns';
 const SETTLE_TIMEOUT_MS = Number(process.env.TIDEMARK_PROPERTY_SETTLE_MS ?? 10_000);
 const FOREIGN_BUCKET_BINDING = { role: 'roles/storage.objectViewer', members: [AUDITOR] };
 const PROBE_OBJECT = 'tidemark-probe';
+const RETAIN = 'tidemark.dev/retain';
 
 /** A violation of the invariant or a failure to converge: the property fails with this message. */
 export class Violation extends Error {}
@@ -69,6 +75,14 @@ export class Sequence {
   private readonly objects: KubernetesObjectApi;
   private readonly core: CoreV1Api;
   readonly timings: { step: string; ms: number }[] = [];
+  /** When the current step started and the previous one ended (the model clock). */
+  private stepStart = Date.now();
+  private lastStepEnd = Date.now();
+  /** Set by a GC step: what its runs had to do with every stored prefix; checked after the step converges. */
+  private gcExpect: Map<string, GcVerdict> | undefined;
+  private written = 0;
+  /** Figures for the report: GC runs, objects written, prefixes GC had to delete and had to keep. */
+  readonly figures = { gcRuns: 0, objectsWritten: 0, staleDeleted: 0, keptChecked: 0 };
 
   private constructor(
     private readonly kc: KubeConfig,
@@ -102,6 +116,7 @@ export class Sequence {
 
   async run(c: Command): Promise<void> {
     const w = this.world;
+    this.stepStart = Date.now();
     switch (c.t) {
       case 'putPolicy':
         w.usedRoots.add(c.root);
@@ -133,11 +148,14 @@ export class Sequence {
         w.usedJobs.add(c.victimJob);
         w.usedRoots.add(c.root);
         w.principals.add(this.member(c.ns, 'spark'));
+        w.handTargets.add(prefixOf(this.names, c.root, c.victimNs, c.victimJob));
+        this.uncertainAt(c.ns, c.job, 'a hand-made Checkpoint took its name');
         return this.handCheckpoint(c);
       case 'deleteCheckpoint':
         if (!w.namespaces[c.ns]) return;
         await this.deleteIgnoringMissing(this.checkpointRef(c.ns, c.job));
         w.handMade.delete(key(c.ns, c.job));
+        this.uncertainAt(c.ns, c.job, 'its Checkpoint was deleted by hand');
         return;
       case 'foreignBucketBinding':
         return this.foreignBucketBinding();
@@ -150,6 +168,128 @@ export class Sequence {
         await this.ctrl.stop();
         await this.startController();
         return;
+      case 'write': {
+        const at = this.liveJob(c.pick);
+        return at && this.write(...at);
+      }
+      case 'retain': {
+        const at = this.liveJob(c.pick);
+        return at && this.retain(...at, c.on);
+      }
+      case 'gc':
+        if (c.jump) await this.clockJump();
+        return this.gc();
+      case 'clockJump':
+        return this.clockJump();
+      case 'renameNamespace':
+        return this.renameNamespace(c.ns, c.to);
+    }
+  }
+
+  /** Past the short retention since the end of the previous step (the model clock is the real one). */
+  private async clockJump(): Promise<void> {
+    const wait = this.lastStepEnd + RETENTION_MS.short + 50 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  /** Live job number `pick` (modulo their count, in key order), if any. */
+  private liveJob(pick: number): [Idx, Idx] | undefined {
+    const keys = [...this.world.jobs.keys()].sort();
+    const k = keys[pick % Math.max(1, keys.length)];
+    return k === undefined ? undefined : (k.split('/').map(Number) as [Idx, Idx]);
+  }
+
+  private uncertainAt(ns: Idx, job: Idx, why: string): void {
+    for (const r of this.world.store.values()) if (r.ns === ns && r.job === job) r.uncertain ??= why;
+  }
+
+  /** The job writes one object under the prefix the model is sure it is provisioned at (as its Spark job would). */
+  private async write(ns: Idx, job: Idx): Promise<void> {
+    const w = this.world;
+    const k = key(ns, job);
+    const cp = await this.readCheckpoint(ns, job);
+    const sure = sureProvision(this.names, w, k, cp && actual(cp));
+    if (!sure || !cp || cp.spec.prefix !== sure.prefix || cp.metadata.deletionTimestamp) return;
+    const pol = w.policies[sure.policy] as PolicyState;
+    const name = `${sure.prefix}state/${++this.written}`;
+    const start = Date.now();
+    await this.admin().objects.insert(
+      { bucket: this.names.bucket, name, uploadType: 'media', media: { body: `history ${this.names.tag}` } },
+      { rootUrl: rootUrl(this.fx.emu) },
+    );
+    const end = Date.now();
+    let r = w.store.get(sure.prefix);
+    if (!r || r.policy !== sure.policy || r.policyCreated !== pol.created) {
+      // A new record (or the prefix is provisioned again by a re-created policy): what came before is uncertain.
+      const before = r;
+      r = {
+        root: pol.root,
+        ns,
+        job,
+        policy: sure.policy,
+        policyCreated: pol.created,
+        objects: new Set(before?.objects ?? []),
+        lastWriteStart: start,
+        lastWriteEnd: end,
+        claimed: true,
+        namespaceGone: false,
+        retained: cp.metadata.annotations?.['tidemark.dev/retain'] === 'true',
+      };
+      w.store.set(sure.prefix, r);
+    }
+    r.objects.add(name);
+    r.lastWriteStart = start;
+    r.lastWriteEnd = end;
+    this.figures.objectsWritten++;
+  }
+
+  /** Annotates (or un-annotates) the job's Checkpoint tidemark.dev/retain, if the controller made one. */
+  private async retain(ns: Idx, job: Idx, on: boolean): Promise<void> {
+    const w = this.world;
+    if (!w.namespaces[ns] || w.handMade.has(key(ns, job))) return;
+    const cp = await this.readCheckpoint(ns, job);
+    if (!cp || cp.metadata.deletionTimestamp) return;
+    await this.objects.patch(
+      {
+        apiVersion: TIDEMARK,
+        kind: 'Checkpoint',
+        metadata: {
+          name: cp.metadata.name,
+          namespace: cp.metadata.namespace,
+          annotations: { [RETAIN]: on ? 'true' : null },
+        },
+      } as KubernetesObject,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+    const r = w.store.get(cp.spec.prefix);
+    if (r && r.ns === ns && r.job === job) r.retained = on;
+  }
+
+  /** Runs GC for every policy of the model, after writing down what each stored prefix must come to. */
+  private async gc(): Promise<void> {
+    const w = this.world;
+    const start = Date.now();
+    const names = ([0, 1] as const).filter((p) => w.policies[p]).map((p) => this.names.policies[p]);
+    for (const name of names) await this.ctrl.gcNow(name);
+    this.figures.gcRuns += names.length;
+    const end = Date.now();
+    this.gcExpect = new Map([...w.store].map(([prefix, r]) => [prefix, gcVerdict(w, r, start, end)]));
+  }
+
+  /** Deletes the namespace, then re-creates its jobs (same specs) in namespace `to`. */
+  private async renameNamespace(ns: Idx, to: Idx): Promise<void> {
+    const w = this.world;
+    if (!w.namespaces[ns]) return;
+    const moved = [...w.jobs].filter(([k]) => k.startsWith(`${ns}/`));
+    await this.deleteNamespace(ns);
+    for (const [k, j] of moved) {
+      const job = Number(k.split('/')[1]) as Idx;
+      const { kind, sa, via, exec, tier, annotate } = j;
+      await this.run({ t: 'putJob', ns: to, job, kind, sa, via, exec, tier, annotate });
     }
   }
 
@@ -179,6 +319,7 @@ export class Sequence {
         },
         jobSelector: { matchLabels: { 'tidemark.dev/checkpoint': 'true', ...(s.gold ? { tier: 'gold' } : {}) } },
         storage: { bucket: this.names.bucket, rootPrefix: this.names.roots[s.root] },
+        retention: { afterRelease: RETENTIONS[s.retention] },
         access: {
           mode: s.mode,
           role: ROLES[s.role],
@@ -192,7 +333,7 @@ export class Sequence {
 
   private async putPolicy(c: Extract<Command, { t: 'putPolicy' }>): Promise<void> {
     const old = this.world.policies[c.p];
-    const desired = { root: c.root, mode: c.mode, role: c.role, ns: c.ns, gold: c.gold };
+    const desired = { root: c.root, mode: c.mode, role: c.role, ns: c.ns, gold: c.gold, retention: c.retention };
     const obj = this.policyObject(c.p, desired);
     if (old && old.root !== c.root) {
       // rootPrefix is immutable: a new root is a new policy.
@@ -256,19 +397,21 @@ export class Sequence {
     const state = { kind: c.kind, sa: c.sa, via: c.via, exec: c.exec, tier: c.tier, annotate: c.annotate };
     const [applied] = await apply(this.kc, this.jobObject(c.ns, c.job, state));
     const prev = this.world.jobs.get(k);
-    this.world.jobs.set(k, { ...state, uid: applied?.metadata?.uid ?? '', runs: prev?.runs ?? 0 });
+    this.world.jobs.set(k, { ...state, uid: applied?.metadata?.uid ?? '', runs: prev?.runs ?? [] });
   }
 
   private async addRun(ns: Idx, job: Idx): Promise<void> {
     const j = this.world.jobs.get(key(ns, job));
     if (!j || j.kind !== 'scheduled') return;
-    j.runs += 1;
     const name = this.names.jobs[job];
+    // The Spark Operator names a run `<scheduled>-<unix nanoseconds>`.
+    const run = `${name}-${BigInt(Date.now()) * 1_000_000n + BigInt(j.runs.length)}`;
+    j.runs.push(run);
     await apply(this.kc, {
       apiVersion: SPARK,
       kind: 'SparkApplication',
       metadata: {
-        name: `${name}-r${j.runs}`,
+        name: run,
         namespace: this.names.namespaces[ns],
         labels: { 'tidemark.dev/checkpoint': 'true', tier: j.tier, 'sparkoperator.k8s.io/scheduled-app-name': name },
         ownerReferences: [{ apiVersion: SPARK, kind: 'ScheduledSparkApplication', name, uid: j.uid, controller: true }],
@@ -285,11 +428,11 @@ export class Sequence {
     const namespace = this.names.namespaces[ns];
     await this.deleteIgnoringMissing(this.jobObject(ns, job, j));
     // No kube-controller-manager runs here: do what its garbage collector would do with the schedule's runs.
-    for (let r = 1; r <= j.runs; r++) {
+    for (const run of j.runs) {
       await this.deleteIgnoringMissing({
         apiVersion: SPARK,
         kind: 'SparkApplication',
-        metadata: { name: `${name}-r${r}`, namespace },
+        metadata: { name: run, namespace },
       });
     }
     this.world.jobs.delete(k);
@@ -543,6 +686,8 @@ export class Sequence {
       [...w.usedNamespaces].flatMap((ns) => [...w.usedJobs].map((j) => prefixOf(this.names, r, ns, j))),
     );
     const violations: string[] = [];
+    // Principals at once, each one's prefixes one after another (all at once: hundreds of sockets, and the emulator's
+    // connections were reset under load).
     await Promise.all(
       principals.map(async (principal) => {
         const api = googleStorage(this.fx.emu, await this.token(principal));
@@ -570,7 +715,54 @@ export class Sequence {
       if (!kept) violations.push(`the foreign bucket binding (${AUDITOR} objectViewer) was lost`);
     }
     recordLegit(this.names, w);
+    violations.push(...(await this.checkStore()));
     return violations.sort();
+  }
+
+  /**
+   * Issue 15's invariants on the stored prefixes: nothing the model says must be kept lost an object (after any
+   * step: only GC deletes, and only what is stale); after a GC step, every prefix that was stale is empty.
+   */
+  private async checkStore(): Promise<string[]> {
+    const w = this.world;
+    const end = Date.now();
+    const out: string[] = [];
+    const expect = this.gcExpect;
+    this.gcExpect = undefined;
+    for (const [prefix, r] of w.store) {
+      if (r.objects.size === 0) continue;
+      const verdict = expect?.get(prefix) ?? gcVerdict(w, r, this.stepStart, end);
+      const present = new Set(await this.objectsUnder(prefix));
+      const lost = [...r.objects].filter((o) => !present.has(o));
+      if (verdict === 'keep') {
+        this.figures.keptChecked++;
+        if (lost.length > 0) {
+          out.push(
+            `${lost.length} object(s) of ${this.where(prefix)} were deleted, but it must be kept (${r.claimed ? 'a live job claims it' : r.retained ? 'retained' : 'retention not passed'})`,
+          );
+        }
+      } else if (verdict === 'stale' && expect) {
+        if (present.size > 0) {
+          out.push(`${this.where(prefix)} was stale when GC ran, but ${present.size} object(s) are left`);
+        } else this.figures.staleDeleted++;
+      }
+      // The model follows what is there from now on (GC may delete "may" prefixes, and stale ones went).
+      for (const o of lost) r.objects.delete(o);
+    }
+    recordClaims(this.names, w, this.stepStart, end);
+    this.lastStepEnd = Date.now();
+    return out;
+  }
+
+  private async objectsUnder(prefix: string): Promise<string[]> {
+    const names: string[] = [];
+    let pageToken: string | undefined;
+    do {
+      const res = await this.admin().objects.list({ bucket: this.names.bucket, prefix, pageToken });
+      for (const o of res.data.items ?? []) if (o.name) names.push(o.name);
+      pageToken = res.data.nextPageToken ?? undefined;
+    } while (pageToken);
+    return names;
   }
 
   /** What `api`'s principal may do on `prefix`: real calls whose answer is 403 when denied and never change data. */

@@ -15,7 +15,7 @@ export type Idx = 0 | 1 | 2;
 
 export type Command =
   /** Create policy p, or edit it in place; a different root means delete + create (rootPrefix is immutable). */
-  | { t: 'putPolicy'; p: 0 | 1; root: Idx; mode: Mode; role: Idx; ns: number; gold: boolean }
+  | { t: 'putPolicy'; p: 0 | 1; root: Idx; mode: Mode; role: Idx; ns: number; gold: boolean; retention: Retention }
   | { t: 'deletePolicy'; p: 0 | 1 }
   /** Create or update a job; a kind change deletes the old object first. Re-creates a deleted namespace. */
   | ({ t: 'putJob'; ns: Idx; job: Idx } & JobSpec)
@@ -32,7 +32,17 @@ export type Command =
   | { t: 'foreignFolderMember'; ns: Idx; job: Idx; member: 'stranger' | 'allAuthenticatedUsers' | 'conditional' }
   /** The namespace goes (its objects first, as the namespace controller does), waiting for every finalizer. */
   | { t: 'deleteNamespace'; ns: Idx }
-  | { t: 'restart' };
+  | { t: 'restart' }
+  /** The job writes an object under the prefix it is provisioned at (no-op unless the model is sure where). */
+  | { t: 'write'; pick: number }
+  /** Annotates the Checkpoint of live job number `pick` tidemark.dev/retain "true", or removes the annotation. */
+  | { t: 'retain'; pick: number; on: boolean }
+  /** Runs every policy's garbage collection now (the controller's own GC, on the leader), after a clock jump or not. */
+  | { t: 'gc'; jump: boolean }
+  /** The model clock moves past the short retention (real time: the short retention is 1 s). */
+  | { t: 'clockJump' }
+  /** The namespace is "renamed": deleted, and its jobs re-created in namespace `to`. */
+  | { t: 'renameNamespace'; ns: Idx; to: Idx };
 
 /** The concrete names of one sequence (every sequence gets its own tag, namespaces and policies). */
 export interface Names {
@@ -58,8 +68,14 @@ export function namesFor(tag: string, bucket: string): Names {
   };
 }
 
+/** retention.afterRelease: short (1 s: stale as soon as the model clock jumps) or long (never within a sequence). */
+export const RETENTIONS = { short: '1s', long: '1h' } as const;
+export type Retention = keyof typeof RETENTIONS;
+export const RETENTION_MS: Record<Retention, number> = { short: 1_000, long: 3_600_000 };
+
 export interface PolicyState {
   root: Idx;
+  retention: Retention;
   mode: Mode;
   role: Idx;
   /** Bit i set: the policy selects namespace i. */
@@ -82,7 +98,33 @@ export interface JobSpec {
 
 export interface JobState extends JobSpec {
   uid: string;
-  runs: number;
+  /** Names of the schedule's runs (`<scheduled>-<timestamp>`, as the Spark Operator names them). */
+  runs: string[];
+}
+
+/**
+ * What the model knows about a job prefix that holds objects: who wrote it when, whether a live job claims it and
+ * since when none does. Times are the real clock (the model clock): start and end of the step that did it.
+ */
+export interface PrefixRecord {
+  root: Idx;
+  ns: Idx;
+  job: Idx;
+  /** The policy that provisioned it, and that policy object's creationTimestamp (a re-created policy is another). */
+  policy: 0 | 1;
+  policyCreated: string;
+  objects: Set<string>;
+  lastWriteStart: number;
+  lastWriteEnd: number;
+  claimed: boolean;
+  releasedStart?: number | undefined;
+  releasedEnd?: number | undefined;
+  /** The namespace was deleted while the prefix held objects (its Checkpoint went with it: GCS is its record). */
+  namespaceGone: boolean;
+  /** Annotated tidemark.dev/retain on its Checkpoint. */
+  retained: boolean;
+  /** Why the model no longer says what GC must do with it (a corner it does not follow); undefined: it is sure. */
+  uncertain?: string | undefined;
 }
 
 export interface World {
@@ -104,6 +146,10 @@ export interface World {
    * blocked job may keep a grant at.
    */
   legit: Map<string, Set<string>>;
+  /** Job prefixes that hold objects, by prefix. */
+  store: Map<string, PrefixRecord>;
+  /** Prefixes a hand-made Checkpoint named: the model does not follow what GC does with them. */
+  handTargets: Set<string>;
 }
 
 export function emptyWorld(): World {
@@ -118,6 +164,8 @@ export function emptyWorld(): World {
     usedJobs: new Set(),
     principals: new Set(),
     legit: new Map(),
+    store: new Map(),
+    handTargets: new Set(),
   };
 }
 
@@ -319,6 +367,8 @@ export function needsResync(c: Command): boolean {
     'foreignFolderMember',
     'deleteNamespace',
     'restart',
+    'renameNamespace',
+    'gc',
   ].includes(c.t);
 }
 
@@ -328,7 +378,7 @@ export function describe(names: Names, c: Command): string {
   const root = (i: Idx) => ['ck', 'ck/<ns0>', 'ot'][i];
   switch (c.t) {
     case 'putPolicy':
-      return `putPolicy p${c.p} root=${root(c.root)} ${c.mode} ${ROLES[c.role]} namespaces=[${[0, 1, 2].filter((i) => c.ns & (1 << i)).join(',')}]${c.gold ? ' jobSelector tier=gold' : ''}`;
+      return `putPolicy p${c.p} root=${root(c.root)} ${c.mode} ${ROLES[c.role]} namespaces=[${[0, 1, 2].filter((i) => c.ns & (1 << i)).join(',')}]${c.gold ? ' jobSelector tier=gold' : ''} afterRelease=${RETENTIONS[c.retention]}`;
     case 'deletePolicy':
       return `deletePolicy p${c.p}`;
     case 'putJob':
@@ -349,5 +399,72 @@ export function describe(names: Names, c: Command): string {
       return `deleteNamespace ${ns(c.ns)}`;
     case 'restart':
       return 'restart the controller';
+    case 'write':
+      return `live job #${c.pick} writes an object under its prefix`;
+    case 'retain':
+      return `${c.on ? 'annotate' : 'un-annotate'} the Checkpoint of live job #${c.pick} tidemark.dev/retain`;
+    case 'gc':
+      return `${c.jump ? 'clock jump, then ' : ''}run GC for every policy`;
+    case 'clockJump':
+      return 'clock jump past the short retention';
+    case 'renameNamespace':
+      return `rename namespace ${ns(c.ns)} to ${ns(c.to)} (delete it, re-create its jobs there)`;
   }
+}
+
+// ------------------------------------------------------------------------------------------ storage and GC (issue 15)
+
+/**
+ * After a step (that ran from `start` to `end`): which stored prefixes a live job claims, and since when none does.
+ * Corners the model does not follow (policies changed, overlapping roots, a namespace re-created, hand-made or
+ * hand-deleted Checkpoints) make a prefix uncertain: GC may or may not delete it from then on.
+ */
+export function recordClaims(names: Names, w: World, start: number, end: number): void {
+  const shadowed = shadowedPolicies(names, w);
+  const [a, b] = w.policies;
+  const overlap = a && b && rootsOverlap(names.roots[a.root], names.roots[b.root]);
+  for (const [prefix, r] of w.store) {
+    const pol = w.policies[r.policy];
+    if (!pol || pol.root !== r.root || pol.created !== r.policyCreated) r.uncertain ??= 'its policy changed';
+    if (overlap || shadowed.size > 0) r.uncertain ??= 'overlapping policies';
+    if (w.handTargets.has(prefix)) r.uncertain ??= 'a hand-made Checkpoint names it';
+    if (!w.namespaces[r.ns]) r.namespaceGone = true;
+    else if (r.namespaceGone) r.uncertain ??= 'its namespace was re-created';
+    const j = w.jobs.get(key(r.ns, r.job));
+    const claimed = w.namespaces[r.ns] && j !== undefined && decideJob(names, w, r.ns, j).claims;
+    if (claimed) {
+      r.claimed = true;
+      r.releasedStart = undefined;
+      r.releasedEnd = undefined;
+    } else if (r.claimed) {
+      r.claimed = false;
+      r.releasedStart = start;
+      r.releasedEnd = end;
+    }
+  }
+}
+
+export type GcVerdict = 'keep' | 'stale' | 'may';
+
+/**
+ * What a GC run that starts after `start` and ends before `end` must do with a stored prefix (design §2: stale =
+ * released longer ago than retention.afterRelease, not retained, no write within that period; a prefix of a gone
+ * namespace is stale when no write is that recent). releasedAt is written to the second (rounded down).
+ */
+export function gcVerdict(w: World, r: PrefixRecord, start: number, end: number): GcVerdict {
+  // A live job's prefix is never deleted, whatever else happened to it.
+  if (r.claimed) return 'keep';
+  if (r.uncertain) return 'may';
+  if (r.retained && !r.namespaceGone) return 'keep';
+  if (r.retained) return 'may'; // the retain annotation went with the namespace (see the report of issue 15)
+  const pol = w.policies[r.policy];
+  if (!pol || pol.root !== r.root || pol.created !== r.policyCreated) return 'may';
+  const R = RETENTION_MS[pol.retention];
+  const writeStale = start - r.lastWriteEnd >= R;
+  const writeRecent = end - r.lastWriteStart < R;
+  if (writeRecent) return 'keep';
+  if (r.namespaceGone) return writeStale ? 'stale' : 'may';
+  if (r.releasedStart === undefined || r.releasedEnd === undefined) return 'may';
+  if (end - (r.releasedStart - 1_000) < R) return 'keep';
+  return writeStale && start - r.releasedEnd >= R ? 'stale' : 'may';
 }
