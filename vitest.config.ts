@@ -22,6 +22,8 @@ export default defineConfig({
           hookTimeout: 900_000,
         },
       },
+      // The benchmarks' small versions as a process (their own stacks); see README "Benchmarks".
+      { extends: true, test: { name: 'bench', include: ['test/bench/**/*.test.ts'], hookTimeout: 900_000 } },
     ],
   },
 });

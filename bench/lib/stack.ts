@@ -144,11 +144,14 @@ export class Stack {
   }
 
   async admin<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${this.emu.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.emu.adminToken}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+    const call = () =>
+      fetch(`${this.emu.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.emu.adminToken}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    // Once more on a connection error: a kept-alive socket may have been closed by the server meanwhile.
+    const res = await call().catch(() => call());
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
     return (text ? JSON.parse(text) : undefined) as T;
