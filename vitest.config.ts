@@ -23,7 +23,7 @@ export default defineConfig({
         },
       },
       // The benchmarks' small versions as a process (their own stacks); see README "Benchmarks".
-      { extends: true, test: { name: 'bench', include: ['test/bench/**/*.test.ts'], hookTimeout: 900_000 } },
+      { extends: true, test: { name: 'bench', include: ['test/bench/**/*.test.ts'], hookTimeout: 1_800_000 } },
     ],
   },
 });

@@ -18,9 +18,18 @@ import {
 import type { BenchOptions } from './lib/options.js';
 import { Recorder } from './lib/report.js';
 import { runRmwBaseline } from './lib/rmw-baseline.js';
-import { callsByMethod, withStack } from './lib/stack.js';
+import { callsByMethod, type Stack, withStack } from './lib/stack.js';
 
 const TARGET_SECONDS_PER_1000 = 15;
+
+async function controllerLoad(stack: Stack) {
+  const q = { name: 'tidemark' };
+  return {
+    reconciles: (await stack.controllerMetric('workqueue_work_duration_seconds_count', q)) ?? 0,
+    workSeconds: (await stack.controllerMetric('workqueue_work_duration_seconds_sum', q)) ?? 0,
+    cpuSeconds: (await stack.controllerMetric('process_cpu_seconds_total')) ?? 0,
+  };
+}
 const TARGET_CALLS_PER_JOB = 3;
 
 export async function provision(o: BenchOptions): Promise<Recorder> {
@@ -67,6 +76,7 @@ export async function provision(o: BenchOptions): Promise<Recorder> {
       const watch = new ReadyWatch(stack.rest, policy);
       await watch.start();
       const before = await stack.counters();
+      const m0 = await controllerLoad(stack);
       const t0 = performance.now();
       await pool(list, createConcurrency, async (j) => {
         await createRetrying(stack.rest, Resources.SparkApplication, sparkApplication(j));
@@ -75,6 +85,7 @@ export async function provision(o: BenchOptions): Promise<Recorder> {
       await watch.waitForCount(jobs, o.small ? 120_000 : 900_000);
       const t1 = performance.now();
       const after = await stack.counters();
+      const m1 = await controllerLoad(stack);
       watch.stop();
       const byMethod = callsByMethod(before, after, stack.controllerMember);
       const calls = Object.values(byMethod).reduce((a, b) => a + b, 0);
@@ -85,7 +96,15 @@ export async function provision(o: BenchOptions): Promise<Recorder> {
         callsByMethod: byMethod,
         callsPerJobByMethod: Object.fromEntries(Object.entries(byMethod).map(([k, v]) => [k, v / jobs])),
         controllerRssMB: ((await stack.controllerMetric('process_resident_memory_bytes')) ?? 0) / 1e6,
+        // What limits the rate: reconciles run `--concurrency` (4) at a time, each taking the mean below; the CPU the
+        // controller used over the window says whether it waited (GCS, API server) or computed.
+        reconciles: m1.reconciles - m0.reconciles,
+        meanReconcileSeconds: (m1.workSeconds - m0.workSeconds) / Math.max(1, m1.reconciles - m0.reconciles),
+        controllerCpuSeconds: m1.cpuSeconds - m0.cpuSeconds,
       };
+      rec.note(
+        `${mode}: ${m1.reconciles - m0.reconciles} reconciles, mean ${((m1.workSeconds - m0.workSeconds) / Math.max(1, m1.reconciles - m0.reconciles)).toFixed(3)} s each at --concurrency 4; controller CPU ${(m1.cpuSeconds - m0.cpuSeconds).toFixed(1)} s over ${seconds.toFixed(1)} s`,
+      );
       rec.note(
         `${mode}: ${jobs} jobs created in ${((created - t0) / 1000).toFixed(1)} s, all Ready after ${seconds.toFixed(1)} s; calls by method: ${JSON.stringify(byMethod)}`,
       );

@@ -35,7 +35,7 @@ beforeAll(async () => {
     const text = await readFile(join(RESULTS, `${n}.json`), 'utf8').catch(() => undefined);
     if (text) results.set(n, JSON.parse(text) as BenchResult);
   }
-}, 900_000);
+}, 1_800_000);
 
 function figure(name: string, key: string) {
   const f = results.get(name)?.figures.find((x) => x.key === key);
