@@ -110,7 +110,12 @@ export class Stack {
   async startController(nodeArgs: string[] = []): Promise<void> {
     if (this.controller) throw new Error('the controller is already running');
     const env = new Map(Object.entries(this.env()));
-    const c = await makeControllerComponent({ extraArgs: CONTROLLER_ARGS, nodeArgs }).start({
+    const c = await makeControllerComponent({
+      extraArgs: CONTROLLER_ARGS,
+      nodeArgs,
+      // A busy shared machine can take longer than the playground's 60 s.
+      readyTimeoutMs: 300_000,
+    }).start({
       stateDir: this.stateDir,
       log: this.log,
       env,

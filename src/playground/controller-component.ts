@@ -15,6 +15,8 @@ export interface ControllerComponentOptions {
   extraArgs?: readonly string[];
   /** Node flags before the script, e.g. `--cpu-prof` (the benchmarks profile with it). */
   nodeArgs?: readonly string[];
+  /** How long to wait for /readyz (default 60 s). */
+  readyTimeoutMs?: number;
 }
 
 /** The controller component with extra flags (the benchmarks: the deployed resync default, profiling). */
@@ -77,7 +79,8 @@ async function startController(
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (signal.aborted) break;
     if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}; see ${logFile}`);
@@ -88,7 +91,7 @@ async function startController(
     if (ok) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`controller not ready after 60 s; see ${logFile}`);
+      throw new Error(`controller not ready after ${readyTimeoutMs / 1000} s; see ${logFile}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
