@@ -27,6 +27,8 @@ export default defineConfig({
         extends: true,
         test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 600_000, hookTimeout: 900_000 },
       },
+      // The benchmarks' small versions as a process (their own stacks); see README "Benchmarks".
+      { extends: true, test: { name: 'bench', include: ['test/bench/**/*.test.ts'], hookTimeout: 1_800_000 } },
     ],
   },
 });

@@ -1,13 +1,13 @@
 // Shared setup for emulator tests: the real Google clients pointed at a running emulator, configured as
 // design §3 says (with the workarounds for the clients' known bugs), plus small admin helpers.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { OAuth2Client } from 'google-auth-library';
 import { google, type storage_v1 } from 'googleapis';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from '../../src/emulator/index.js';
+import { gcloudEnv } from './gcloud-env.js';
+
+export { gcloudEnv };
 
 export type Emu = Pick<RunningEmulator, 'url' | 'adminToken' | 'projectId' | 'projectNumber'>;
 
@@ -105,30 +105,6 @@ export async function counters(
   reset = false,
 ): Promise<{ total: number; httpRequests: number; byOp: Record<string, number>; byMember: Record<string, number> }> {
   return adminJson(emu, `/_emulator/counters${reset ? '?reset=true' : ''}`);
-}
-
-/**
- * Environment for `gcloud storage` against the emulator (design §3): its own config dir, a token file, the endpoint
- * override, the project and a metadata root that answers the numeric project id.
- */
-export function gcloudEnv(emu: Emu, token: string): NodeJS.ProcessEnv {
-  const dir = mkdtempSync(join(tmpdir(), 'tidemark-gcloud-'));
-  const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, token);
-  const host = new URL(emu.url).host;
-  return {
-    PATH: process.env.PATH,
-    HOME: dir,
-    CLOUDSDK_CONFIG: join(dir, 'config'),
-    CLOUDSDK_AUTH_ACCESS_TOKEN_FILE: tokenFile,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE: `${emu.url}/storage/v1/`,
-    CLOUDSDK_CORE_PROJECT: emu.projectId,
-    CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
-    CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: 'true',
-    CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: 'true',
-    GCE_METADATA_ROOT: host,
-    GCE_METADATA_HOST: host,
-  };
 }
 
 /** The HTTP status of an error thrown by either client. */
