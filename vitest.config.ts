@@ -22,6 +22,20 @@ export default defineConfig({
           hookTimeout: 900_000,
         },
       },
+      {
+        extends: true,
+        test: {
+          // test/reliability: faults, restarts, failover and random histories on the suite's own stack
+          // (test/reliability/stack.ts). Short by default; TIDEMARK_RELIABILITY=long for the README's long run.
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          globalSetup: ['test/reliability/global-setup.ts'],
+          // Each file starts its own API server, emulator and controller processes: one file at a time on 2 cores.
+          poolOptions: { forks: { singleFork: true } },
+          testTimeout: 1_800_000,
+          hookTimeout: 900_000,
+        },
+      },
     ],
   },
 });
