@@ -204,6 +204,7 @@ export class Pipeline {
         const fault = pickFault(config.faults, route.op, member, this.deps.random);
         if (fault) {
           log.debug({ op: route.op, member, fault }, 'injected fault');
+          counters.fault(fault.kind);
           if (fault.kind === 'reset') return { reset: true };
           if (fault.kind === 'slow') await sleep(fault.delayMs ?? 0);
           else throw faultError(fault.kind, route.op);
