@@ -91,7 +91,9 @@ export async function startStack(o: { bucket?: string; bucketWriteLimitPerSecond
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch((err) => log(`cleanup failed: ${String(err)}`));
-    await rm(workDir, { recursive: true, force: true });
+    // TIDEMARK_RELIABILITY_KEEP=1 keeps the controllers' and GC runs' logs for a look after a failure.
+    if (process.env.TIDEMARK_RELIABILITY_KEEP) console.log(`[reliability] logs kept in ${workDir}`);
+    else await rm(workDir, { recursive: true, force: true });
   };
   try {
     const binaries = await ensureBinaries({ log });
