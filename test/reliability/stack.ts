@@ -43,6 +43,8 @@ export interface ControllerProcess {
   metrics(): Promise<string>;
   /** Whether /readyz answers 200. */
   ready(): Promise<boolean>;
+  /** Whether it holds the leader Lease (its leader_election_master_status metric is 1). */
+  leading(): Promise<boolean>;
   /** A crash: SIGKILL to the process group, nothing flushed, the lease not released. */
   kill9(): Promise<void>;
   /** Graceful: SIGTERM (drains, releases the lease). */
@@ -203,6 +205,7 @@ export async function startStack(o: { bucket?: string; bucketWriteLimitPerSecond
             (r) => r.ok,
             () => false,
           ),
+        leading: async () => /^leader_election_master_status(\{[^}]*\})? 1$/m.test(await c.metrics()),
         kill9: () => proc.kill('SIGKILL'),
         stop: () => proc.stop(15_000),
       };

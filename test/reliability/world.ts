@@ -148,7 +148,9 @@ export async function judgeAccess(stack: Stack, e: Expectation): Promise<string[
     );
     if (!there) problems.push(`foreign binding lost: ${f.role} ${f.member} ${f.condition?.title ?? ''}`);
   }
-  const tidemark = bindings.filter((b) => b.condition?.title?.startsWith(TITLE_PREFIX));
+  // Tidemark's bindings for the namespaces of these scopes (other tests' scopes on the same bucket are theirs).
+  const mine = (title: string) => e.scopes.some((s) => title.startsWith(`${TITLE_PREFIX}${s.ns}/`));
+  const tidemark = bindings.filter((b) => b.condition?.title?.startsWith(TITLE_PREFIX) && mine(b.condition.title));
   const claimed = new Set<Binding>();
   for (const scope of e.scopes) {
     const live = e.live.get(scope.policyName) ?? new Set<string>();
