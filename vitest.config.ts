@@ -29,6 +29,20 @@ export default defineConfig({
       },
       // The benchmarks' small versions as a process (their own stacks); see README "Benchmarks".
       { extends: true, test: { name: 'bench', include: ['test/bench/**/*.test.ts'], hookTimeout: 1_800_000 } },
+      {
+        extends: true,
+        test: {
+          // test/reliability: faults, restarts, failover and random histories on the suite's own stack
+          // (test/reliability/stack.ts). Short by default; TIDEMARK_RELIABILITY=long for the README's long run.
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          globalSetup: ['test/reliability/global-setup.ts'],
+          // Each file starts its own API server, emulator and controller processes: one file at a time on 2 cores.
+          poolOptions: { forks: { singleFork: true } },
+          testTimeout: 1_800_000,
+          hookTimeout: 900_000,
+        },
+      },
     ],
   },
 });

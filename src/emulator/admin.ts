@@ -15,6 +15,7 @@ export function adminRoutes(
     ctx.uploads.reset();
     ctx.limiter.reset();
     ctx.counters.reset();
+    ctx.requestLog.reset();
     ctx.iam().reset();
     if (boolParam(req.query, 'config')) ctx.setConfig(initialConfig());
     return { status: 200, body: { reset: true, config: ctx.config() } };
@@ -24,6 +25,15 @@ export function adminRoutes(
     const snapshot = ctx.counters.snapshot();
     if (boolParam(req.query, 'reset')) ctx.counters.reset();
     return { status: 200, body: snapshot };
+  };
+
+  const requests = (req: EmuRequest): EmuResponse => {
+    const raw = req.query.get('since') ?? '0';
+    const since = Number(raw);
+    if (!Number.isInteger(since) || since < 0) {
+      throw new HttpError(400, `since must be a whole number >= 0, got '${raw}'`, 'invalid');
+    }
+    return { status: 200, body: ctx.requestLog.snapshot(since) };
   };
 
   const putConfig = (req: EmuRequest): EmuResponse => {
@@ -75,6 +85,7 @@ export function adminRoutes(
       auth: 'admin',
       handler: () => ({ status: 200, body: ctx.config() }),
     },
+    { method: 'GET', path: '/_emulator/requests', op: 'emulator.requests', auth: 'admin', handler: requests },
     { method: 'PUT', path: '/_emulator/config', op: 'emulator.config.put', auth: 'admin', handler: putConfig },
     { method: 'GET', path: '/_emulator/state', op: 'emulator.state', auth: 'admin', handler: state },
   ];

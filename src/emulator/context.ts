@@ -2,6 +2,7 @@
 import { type Authorizer, type EmulatorConfig, type EmuRequest, HttpError, type IamPart } from './contract.js';
 import { requestObject } from './json.js';
 import type { BucketWriteLimiter, Counters } from './knobs.js';
+import type { RequestLog } from './request-log.js';
 import type { Store, StoredBucket, StoredObject } from './store.js';
 import type { UploadSessions } from './upload-sessions.js';
 
@@ -11,6 +12,7 @@ export interface CoreContext {
   config: () => EmulatorConfig;
   setConfig: (c: EmulatorConfig) => void;
   counters: Counters;
+  requestLog: RequestLog;
   limiter: BucketWriteLimiter;
   uploads: UploadSessions;
   baseUrl: () => string;

@@ -14,6 +14,7 @@ import { createIam } from './iam/index.js';
 import { BucketWriteLimiter, Counters } from './knobs.js';
 import { objectRoutes } from './objects.js';
 import { type EmulatorLog, Pipeline, type RawCall, silentLog } from './pipeline.js';
+import { RequestLog } from './request-log.js';
 import { Router } from './router.js';
 import { Store } from './store.js';
 import { UploadSessions } from './upload-sessions.js';
@@ -74,6 +75,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
   const store = new Store();
   const limiter = new BucketWriteLimiter();
   const counters = new Counters();
+  const requestLog = new RequestLog();
   const view: StorageView = {
     bucketExists: (b) => store.bucket(b) !== undefined,
     uniformBucketLevelAccess: (b) => store.bucket(b)?.uniformBucketLevelAccess === true,
@@ -93,6 +95,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
       config = c;
     },
     counters,
+    requestLog,
     limiter,
     uploads: new UploadSessions(),
     baseUrl: () => baseUrl,
@@ -100,7 +103,14 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     projectNumber,
   };
   const router = new Router();
-  const pipeline = new Pipeline({ router, authorizer: () => iam.authorizer, config: () => config, counters, log });
+  const pipeline = new Pipeline({
+    router,
+    authorizer: () => iam.authorizer,
+    config: () => config,
+    counters,
+    log,
+    requestLog,
+  });
   router.add([
     ...objectRoutes(ctx),
     ...uploadRoutes(ctx),

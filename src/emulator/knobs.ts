@@ -12,6 +12,8 @@ export interface CountersSnapshot {
   byOp: Record<string, number>;
   byMember: Record<string, number>;
   byOpAndMember: Record<string, Record<string, number>>;
+  /** Faults injected by the configured fault rules, by kind ('429', '503', 'reset', 'slow', ...). */
+  faults: Record<string, number>;
 }
 
 export class Counters {
@@ -20,6 +22,12 @@ export class Counters {
   private byOp = new Map<string, number>();
   private byMember = new Map<string, number>();
   private byOpAndMember = new Map<string, Map<string, number>>();
+  private faults = new Map<string, number>();
+
+  /** One fault rule fired. */
+  fault(kind: string | number): void {
+    this.faults.set(String(kind), (this.faults.get(String(kind)) ?? 0) + 1);
+  }
 
   /** One HTTP request arrived (not counted for emulator-only endpoints). */
   request(): void {
@@ -49,6 +57,7 @@ export class Counters {
       byOpAndMember: Object.fromEntries(
         [...this.byOpAndMember].sort(([a], [b]) => (a < b ? -1 : 1)).map(([op, m]) => [op, sorted(m)]),
       ),
+      faults: sorted(this.faults),
     };
   }
 
@@ -58,6 +67,7 @@ export class Counters {
     this.byOp.clear();
     this.byMember.clear();
     this.byOpAndMember.clear();
+    this.faults.clear();
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type Route,
 } from './contract.js';
 import { type Counters, faultError, pickFault } from './knobs.js';
+import { credentialFingerprint, type RequestLog } from './request-log.js';
 import type { Router } from './router.js';
 
 /** What an emulator logger must offer (a pino logger does). */
@@ -66,6 +67,8 @@ export interface PipelineDeps {
   counters: Counters;
   log: EmulatorLog;
   random?: () => number;
+  /** Where counted calls are recorded (`GET /_emulator/requests`), if anywhere. */
+  requestLog?: RequestLog;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -121,6 +124,15 @@ export function renderResponse(res: EmuResponse): Outcome {
   return { status: res.status, headers, body };
 }
 
+/** What one call revealed on its way through, for the request log. */
+interface Seen {
+  route?: Route;
+  method?: string;
+  bucket?: string | undefined;
+  member?: string | undefined;
+  headers?: IncomingHttpHeaders;
+}
+
 export class Pipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -129,6 +141,33 @@ export class Pipeline {
    * more); `defaultAuthorization` is the enclosing batch request's token.
    */
   async run(call: RawCall, opts: { top: boolean; defaultAuthorization?: string }): Promise<Outcome> {
+    const startMs = Date.now();
+    const seen: Seen = {};
+    const out = await this.runOnce(call, opts, seen);
+    const requestLog = this.deps.requestLog;
+    if (requestLog && seen.route && !isEmulatorOp(seen.route.op)) {
+      const ua = seen.headers?.['user-agent'];
+      const credential = seen.headers ? credentialFingerprint(seen.headers) : undefined;
+      requestLog.record({
+        startMs,
+        endMs: Date.now(),
+        op: seen.route.op,
+        method: seen.method ?? call.method,
+        principal: seen.member ?? 'anonymous',
+        ...(seen.bucket ? { bucket: seen.bucket } : {}),
+        status: out.reset ? 0 : out.status,
+        ...(ua ? { userAgent: Array.isArray(ua) ? ua.join(' ') : ua } : {}),
+        ...(credential ? { credential } : {}),
+      });
+    }
+    return out;
+  }
+
+  private async runOnce(
+    call: RawCall,
+    opts: { top: boolean; defaultAuthorization?: string },
+    seen: Seen,
+  ): Promise<Outcome> {
     const { router, counters, log } = this.deps;
     let route: Route | undefined;
     let member: string | undefined;
@@ -144,12 +183,16 @@ export class Pipeline {
         throw new HttpError(404, `Not Found: no such method ${method} ${call.url.pathname}`, 'notFound');
       }
       route = m.route;
+      seen.route = route;
+      seen.method = method;
+      seen.bucket = m.params.bucket;
       const counted = !isEmulatorOp(route.op);
       if (opts.top && counted) counters.request();
       const headers = { ...call.headers };
       if (headers.authorization === undefined && opts.defaultAuthorization !== undefined) {
         headers.authorization = opts.defaultAuthorization;
       }
+      seen.headers = headers;
       const req: EmuRequest = {
         method,
         url: call.url,
@@ -165,12 +208,14 @@ export class Pipeline {
         if (counted) counters.call(route.op, member);
       }
       req.member = member;
+      seen.member = member;
       if (counted) {
         const config = this.deps.config();
         if (opts.top && config.latencyMs > 0) await sleep(config.latencyMs);
         const fault = pickFault(config.faults, route.op, member, this.deps.random);
         if (fault) {
           log.debug({ op: route.op, member, fault }, 'injected fault');
+          counters.fault(fault.kind);
           if (fault.kind === 'reset') return { reset: true };
           if (fault.kind === 'malformedJson') {
             return {

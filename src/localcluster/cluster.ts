@@ -42,6 +42,20 @@ export interface LocalCluster {
   /** Milliseconds from starting kube-apiserver to its /readyz answering ok. */
   readyAfterMs: number;
   kubeConfig(): KubeConfig;
+  /** etcd's client URL (http://127.0.0.1:<port>). */
+  etcdUrl: string;
+  /**
+   * Stops kube-apiserver (SIGTERM, or SIGKILL when `kill` is set) and starts it again on the same port and the same
+   * etcd, as a rolling control-plane upgrade or a crash would; resolves once /readyz answers ok again. Clients keep
+   * their kubeconfig. `downMs` keeps it down that long before the restart.
+   */
+  restartApiServer(o?: { kill?: boolean; downMs?: number }): Promise<void>;
+  /**
+   * Compacts etcd's history up to its current revision (physically), so that any watch resumed from an older
+   * resourceVersion is answered 410 Gone ("too old resource version") once the API server's watch cache is rebuilt.
+   * Returns the revision compacted to.
+   */
+  compactEtcd(): Promise<number>;
   /** Stops both processes (and their groups), waits for them to exit, removes dataDir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -112,36 +126,18 @@ async function startOnce(options: StartLocalClusterOptions, binaries: Binaries):
 
     const server = `https://127.0.0.1:${apiPort}`;
     const apiStarted = Date.now();
-    const apiserver = startProcess({
-      name: 'kube-apiserver',
-      command: binaries.kubeApiserver,
-      logFile: join(dataDir, 'kube-apiserver.log'),
-      args: [
-        `--etcd-servers=${etcdUrl}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        // The "kubernetes" Service endpoint may not be a loopback address; nothing here needs it.
-        '--endpoint-reconciler-type=none',
-        `--secure-port=${apiPort}`,
-        `--cert-dir=${pki}`,
-        `--tls-cert-file=${files.servingCert}`,
-        `--tls-private-key-file=${files.servingKey}`,
-        `--client-ca-file=${files.caCert}`,
-        `--service-account-key-file=${files.saPublic}`,
-        `--service-account-signing-key-file=${files.saKey}`,
-        `--service-account-issuer=${server}`,
-        '--service-cluster-ip-range=10.0.0.0/24',
-        '--authorization-mode=Node,RBAC',
-        '--allow-privileged=true',
-        // No controller-manager creates the default ServiceAccounts, so the ServiceAccount admission plugin would
-        // refuse every Pod (envtest disables it for the same reason).
-        '--disable-admission-plugins=ServiceAccount',
-        '--profiling=false',
-      ],
-    });
+    const startApiServer = () =>
+      startProcess({
+        name: 'kube-apiserver',
+        command: binaries.kubeApiserver,
+        logFile: join(dataDir, 'kube-apiserver.log'),
+        args: apiServerArgs({ etcdUrl, apiPort, pki, files, server }),
+      });
+    let apiserver = startApiServer();
     processes.push(apiserver);
     const tls = { ca: certs.ca.cert, cert: certs.admin.cert, key: certs.admin.key };
-    await waitForReadyz(apiserver, server, tls, options.readyTimeoutMs ?? 60_000);
+    const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+    await waitForReadyz(apiserver, server, tls, readyTimeoutMs);
     const readyAfterMs = Date.now() - apiStarted;
     const version = ((await getJson(`${server}/version`, tls)) as { gitVersion?: string }).gitVersion ?? 'unknown';
     log(`local cluster: kube-apiserver ${version} (etcd ${etcdVersion}) ready at ${server} in ${readyAfterMs} ms`);
@@ -166,6 +162,19 @@ async function startOnce(options: StartLocalClusterOptions, binaries: Binaries):
     if (options.crdFiles.length > 0) {
       await installCrds(kubeConfig(), await loadCrds(options.crdFiles), log);
     }
+    const pids = processes.map((p) => p.pid);
+    const restartApiServer = async (o: { kill?: boolean; downMs?: number } = {}) => {
+      if (stopped) throw new Error('the local cluster is stopped');
+      const old = apiserver;
+      if (o.kill) await old.kill('SIGKILL');
+      else await old.stop();
+      if (o.downMs) await new Promise((r) => setTimeout(r, o.downMs));
+      apiserver = startApiServer();
+      processes[processes.indexOf(old)] = apiserver;
+      pids[pids.indexOf(old.pid)] = apiserver.pid;
+      await waitForReadyz(apiserver, server, tls, readyTimeoutMs);
+      log(`local cluster: kube-apiserver restarted at ${server}`);
+    };
     return {
       kubeconfigPath,
       server,
@@ -173,7 +182,10 @@ async function startOnce(options: StartLocalClusterOptions, binaries: Binaries):
       etcdVersion,
       kubectl: binaries.kubectl,
       dataDir,
-      pids: processes.map((p) => p.pid),
+      etcdUrl,
+      restartApiServer,
+      compactEtcd: () => compactEtcd(etcdUrl),
+      pids,
       ports: [apiPort, etcdClientPort, etcdPeerPort],
       readyAfterMs,
       kubeConfig,
@@ -202,6 +214,53 @@ async function writeCerts(dir: string, certs: ClusterCerts) {
   await writeFile(files.saKey, certs.serviceAccount.key, { mode: 0o600 });
   await writeFile(files.saPublic, certs.serviceAccount.publicKey);
   return files;
+}
+
+function apiServerArgs(o: {
+  etcdUrl: string;
+  apiPort: number;
+  pki: string;
+  files: Awaited<ReturnType<typeof writeCerts>>;
+  server: string;
+}): string[] {
+  const { files } = o;
+  return [
+    `--etcd-servers=${o.etcdUrl}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    // The "kubernetes" Service endpoint may not be a loopback address; nothing here needs it.
+    '--endpoint-reconciler-type=none',
+    `--secure-port=${o.apiPort}`,
+    `--cert-dir=${o.pki}`,
+    `--tls-cert-file=${files.servingCert}`,
+    `--tls-private-key-file=${files.servingKey}`,
+    `--client-ca-file=${files.caCert}`,
+    `--service-account-key-file=${files.saPublic}`,
+    `--service-account-signing-key-file=${files.saKey}`,
+    `--service-account-issuer=${o.server}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--authorization-mode=Node,RBAC',
+    '--allow-privileged=true',
+    // No controller-manager creates the default ServiceAccounts, so the ServiceAccount admission plugin would
+    // refuse every Pod (envtest disables it for the same reason).
+    '--disable-admission-plugins=ServiceAccount',
+    '--profiling=false',
+  ];
+}
+
+/** etcd v3's JSON gateway: the current revision, then a physical compaction up to it. */
+async function compactEtcd(etcdUrl: string): Promise<number> {
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${etcdUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`etcd ${path}: HTTP ${res.status}: ${text}`);
+    return JSON.parse(text) as { header?: { revision?: string } };
+  };
+  const range = await post('/v3/kv/range', { key: Buffer.from('/').toString('base64'), limit: 1 });
+  const revision = Number(range.header?.revision);
+  if (!Number.isInteger(revision) || revision < 1) throw new Error(`etcd: no revision in ${JSON.stringify(range)}`);
+  await post('/v3/kv/compaction', { revision: String(revision), physical: true });
+  return revision;
 }
 
 function processFailure(p: ManagedProcess, what: string): Error {

@@ -14,6 +14,8 @@ export interface ManagedProcess {
   logTail(lines?: number): string;
   /** SIGTERM to the whole group, SIGKILL after `graceMs`; resolves once the process has exited. */
   stop(graceMs?: number): Promise<void>;
+  /** Sends `signal` to the whole group at once (e.g. SIGKILL for a crash); resolves once the process has exited. */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 export interface StartProcessOptions {
@@ -76,6 +78,13 @@ export function startProcess(options: StartProcessOptions): ManagedProcess {
         clearTimeout(timer);
       }
       // The leader is gone; anything left in its group goes now.
+      killGroup(pid, 'SIGKILL');
+      unguard(pid);
+    },
+    async kill(signal) {
+      if (pid <= 0) return;
+      if (!done) killGroup(pid, signal);
+      await exited;
       killGroup(pid, 'SIGKILL');
       unguard(pid);
     },
