@@ -3,14 +3,13 @@
 // informers, work queue, events. Plus builders for the objects the tests create.
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { CoreV1Api, KubernetesObjectApi } from '@kubernetes/client-node';
-import { inject } from 'vitest';
 import type { Checkpoint } from '../../src/api/index.js';
 import { type ControllerConfig, type RunningControllerProcess, startController } from '../../src/controller/run.js';
 import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createLogger } from '../../src/kube/log.js';
 import { prepareGcs } from '../../src/playground/gcs-setup.js';
 import { mintToken, start as startEmulator, statusOf, storageClient } from '../emulator/clients.js';
-import { apply, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { apply, testKubeconfigPath, uniqueSuffix, waitFor } from '../harness/kube.js';
 
 export const PROJECT = 'tidemark-test';
 export const PROJECT_NUMBER = '424242424242';
@@ -52,7 +51,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
     leaseName,
     async startController(opts = {}) {
       const c = await startController({
-        kubeconfig: opts.kubeconfig ?? inject('kubeconfig'),
+        kubeconfig: opts.kubeconfig ?? testKubeconfigPath(),
         gcs: { endpoint: emu.url, accessToken: controllerToken },
         logger: createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'silent' }),
         concurrency: 4,
