@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Three suites, one runner: `npm test` runs them all.
@@ -6,6 +7,10 @@ import { defineConfig } from 'vitest/config';
 // - integration: a real kube-apiserver + etcd (test/harness/global-setup.ts) and the emulator.
 export default defineConfig({
   test: {
+    // Two files at once even on 2 cores (vitest's default there is one): most of a test's time is spent waiting
+    // on processes and servers. `--maxWorkers N` or VITEST_MAX_FORKS=N changes it; the integration project starts
+    // one cluster per worker.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { extends: true, test: { name: 'emulator', include: ['test/emulator/**/*.test.ts'], testTimeout: 30_000 } },
@@ -15,9 +20,9 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
-          // One file at a time: every controller a file starts sees the whole test cluster, so two at once would
-          // reconcile each other's policies against the wrong emulator.
-          poolOptions: { forks: { singleFork: true } },
+          // Every controller a file starts sees its whole test cluster, so two files must never share one at once:
+          // the global setup starts a cluster per worker and each file uses its worker's (VITEST_POOL_ID), so files
+          // run in parallel, each alone on its cluster.
           testTimeout: 60_000,
           hookTimeout: 900_000,
         },

@@ -7,15 +7,36 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import type { AccessBackend, AccessMode } from '../access/backend.js';
-import { BucketConditionBackend } from '../access/bucket-condition-backend.js';
-import { ManagedFolderBackend } from '../access/managed-folder-backend.js';
 import type { EventSink } from '../checkpoint/world.js';
-import { runPolicyGc } from '../gc/run.js';
-import { createGcs } from '../gcs/client.js';
-import { loadKubeConfig } from '../kube/client.js';
-import { EventRecorder } from '../kube/events.js';
-import { createLogger } from '../kube/log.js';
-import { KubeRest } from '../kube/rest.js';
+import type { EventRecorder } from '../kube/events.js';
+
+/**
+ * The run's modules (the Google and Kubernetes clients: ~2 s of CPU to load) are loaded when the command runs, not
+ * when the CLI starts: every `tidemark` invocation registers this command, and `--help` or a bad argument must not
+ * pay for them.
+ */
+async function gcModules() {
+  const [bucketCondition, managedFolder, run, gcsClient, kubeClient, events, log, rest] = await Promise.all([
+    import('../access/bucket-condition-backend.js'),
+    import('../access/managed-folder-backend.js'),
+    import('../gc/run.js'),
+    import('../gcs/client.js'),
+    import('../kube/client.js'),
+    import('../kube/events.js'),
+    import('../kube/log.js'),
+    import('../kube/rest.js'),
+  ]);
+  return {
+    BucketConditionBackend: bucketCondition.BucketConditionBackend,
+    ManagedFolderBackend: managedFolder.ManagedFolderBackend,
+    runPolicyGc: run.runPolicyGc,
+    createGcs: gcsClient.createGcs,
+    loadKubeConfig: kubeClient.loadKubeConfig,
+    EventRecorder: events.EventRecorder,
+    createLogger: log.createLogger,
+    KubeRest: rest.KubeRest,
+  };
+}
 
 export function register(program: Command): void {
   program
@@ -43,6 +64,16 @@ the policy holds its Lease tidemark-gc-<policy>). Authentication to Cloud Storag
 Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, GCE_METADATA_HOST) or $TIDEMARK_GCS_ACCESS_TOKEN.`,
     )
     .action(async (o) => {
+      const {
+        BucketConditionBackend,
+        ManagedFolderBackend,
+        runPolicyGc,
+        createGcs,
+        loadKubeConfig,
+        EventRecorder,
+        createLogger,
+        KubeRest,
+      } = await gcModules();
       const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'silent', base: { component: 'gc-cli' } });
       const { kubeConfig } = loadKubeConfig(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {});
       const rest = new KubeRest(kubeConfig);

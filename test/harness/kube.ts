@@ -12,10 +12,28 @@ import {
 import { inject } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
-/** A KubeConfig for the shared test cluster (admin, system:masters). */
+/**
+ * Path of the admin kubeconfig of this file's test cluster: test/harness/global-setup.ts starts one cluster per
+ * worker of the pool, and the worker running this file (VITEST_POOL_ID, 1..N, distinct among the files running at
+ * once) uses its own, so no two files running at the same time share a cluster.
+ */
+export function testKubeconfigPath(): string {
+  const kubeconfigs = inject('kubeconfigs');
+  const pool = Number(process.env.VITEST_POOL_ID);
+  const path = kubeconfigs[pool - 1];
+  if (!Number.isInteger(pool) || path === undefined) {
+    throw new Error(
+      `no test cluster for VITEST_POOL_ID=${process.env.VITEST_POOL_ID} (${kubeconfigs.length} started): ` +
+        'test/harness/global-setup.ts starts one per worker of the forks pool',
+    );
+  }
+  return path;
+}
+
+/** A KubeConfig for this file's test cluster (admin, system:masters). */
 export function testKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromFile(inject('kubeconfig'));
+  kc.loadFromFile(testKubeconfigPath());
   return kc;
 }
 
@@ -162,10 +180,10 @@ export function run(
   });
 }
 
-/** The cluster's own kubectl against the test cluster. */
+/** The cluster's own kubectl against this file's test cluster. */
 export function kubectl(args: readonly string[], options: { input?: string; cwd?: string } = {}) {
   return run(inject('kubectl'), args, {
     ...options,
-    env: { ...process.env, KUBECONFIG: inject('kubeconfig') },
+    env: { ...process.env, KUBECONFIG: testKubeconfigPath() },
   });
 }

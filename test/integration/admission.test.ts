@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEDULING_GATE } from '../../src/api/index.js';
 import type { RunningControllerProcess } from '../../src/controller/run.js';
 import { freePorts } from '../../src/localcluster/ports.js';
-import { createTestNamespace, kubectl, testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { createTestNamespace, kubectl, uniqueSuffix, waitFor } from '../harness/kube.js';
 import {
   apply,
   deleteObject,
@@ -17,16 +17,21 @@ import {
   namespaceWithSa,
   policy,
   scheduledApp,
-  setupFixture,
   sparkApp,
+  useControllerFixture,
   waitForCheckpoint,
 } from './controller-fixture.js';
 
-const kc = testKubeConfig();
-const client = KubernetesObjectApi.makeApiClient(kc);
-let fx: Fixture;
-const cleanups: (() => Promise<void>)[] = [];
 const tag = uniqueSuffix();
+let fx: Fixture;
+const { kc, cleanups } = useControllerFixture({
+  bucket: `adm-${tag}`,
+  controller: false,
+  ready: (f) => {
+    fx = f;
+  },
+});
+const client = KubernetesObjectApi.makeApiClient(kc);
 let secretNs: string;
 let portA: number;
 let portB: number;
@@ -156,7 +161,6 @@ const uri = (namespace: string, job: string, root: string) => `gs://${fx.bucket}
 const roots = { warn: `ckpts/${tag}/warn`, deny: `ckpts/${tag}/deny`, gate: `ckpts/${tag}/gate` };
 
 beforeAll(async () => {
-  fx = await setupFixture(kc, `adm-${tag}`);
   const secret = await createTestNamespace(kc, 'tidemark-system');
   secretNs = secret.name;
   cleanups.push(secret.cleanup);
@@ -198,8 +202,7 @@ afterAll(async () => {
       .delete({ apiVersion: 'admissionregistration.k8s.io/v1', kind, metadata: { name } })
       .catch(() => undefined);
   }
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await fx?.cleanup();
+  // Then the fixture's afterAll: the cleanups, newest first, and the fixture.
 });
 
 describe('TLS', () => {

@@ -1,56 +1,44 @@
 // BucketCondition mode, Google-service-account identities, conflicts, foreign bindings, restarts and replicas.
 import { CoreV1Api } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningControllerProcess } from '../../src/controller/run.js';
-import { googleStorage, mintToken, statusOf, storageClient } from '../emulator/clients.js';
-import { testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { googleStorage, mintToken } from '../emulator/clients.js';
+import { waitFor } from '../harness/kube.js';
 import {
   apply,
   deleteObject,
   type Fixture,
-  scenario as fixtureScenario,
   getCheckpoint,
   isReady,
-  namespaceWithSa,
   PROJECT,
   policy,
   resyncAndSettle,
-  setupFixture,
   sparkApp,
+  useControllerFixture,
   waitForCheckpoint,
-  writeAs,
 } from './controller-fixture.js';
 
-const kc = testKubeConfig();
 let fx: Fixture;
 let ctrl: RunningControllerProcess;
-const cleanups: (() => Promise<void>)[] = [];
 const GSA = `etl@${PROJECT}.iam.gserviceaccount.com`;
 const ROGUE = `rogue@other-project.iam.gserviceaccount.com`;
 const FOREIGN = { role: 'roles/storage.objectViewer', members: ['user:auditor@example.com'] };
 
-beforeAll(async () => {
-  fx = await setupFixture(kc, `ckpt-${uniqueSuffix()}`);
+const { kc, cleanups, scenario, write } = useControllerFixture({
   // Someone else's binding, already in the bucket policy before Tidemark writes to it.
-  const admin = googleStorage(fx.emu, fx.emu.adminToken);
-  const p = await admin.buckets.getIamPolicy({ bucket: fx.bucket, optionsRequestedPolicyVersion: 3 });
-  await admin.buckets.setIamPolicy({
-    bucket: fx.bucket,
-    requestBody: { ...p.data, version: 3, bindings: [...(p.data.bindings ?? []), FOREIGN] },
-  });
-  ctrl = await fx.startController({ identity: 'replica-a' });
+  prepare: async (f) => {
+    const admin = googleStorage(f.emu, f.emu.adminToken);
+    const p = await admin.buckets.getIamPolicy({ bucket: f.bucket, optionsRequestedPolicyVersion: 3 });
+    await admin.buckets.setIamPolicy({
+      bucket: f.bucket,
+      requestBody: { ...p.data, version: 3, bindings: [...(p.data.bindings ?? []), FOREIGN] },
+    });
+  },
+  controller: { identity: 'replica-a' },
+  ready: (f, c) => {
+    [fx, ctrl] = [f, c as RunningControllerProcess];
+  },
 });
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await fx?.cleanup();
-});
-
-function scenario(o: Partial<Parameters<typeof policy>[1]> = {}, sas?: Parameters<typeof namespaceWithSa>[2]) {
-  return fixtureScenario(fx, cleanups, o, sas);
-}
-
-const write = (token: string, object: string, bucket?: string) => writeAs(fx, token, object, bucket);
 
 async function bucketPolicy() {
   const admin = googleStorage(fx.emu, fx.emu.adminToken);

@@ -3,14 +3,14 @@
 // informers, work queue, events. Plus builders for the objects the tests create.
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { CoreV1Api, KubernetesObjectApi } from '@kubernetes/client-node';
-import { inject } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import type { Checkpoint } from '../../src/api/index.js';
 import { type ControllerConfig, type RunningControllerProcess, startController } from '../../src/controller/run.js';
 import type { RunningEmulator } from '../../src/emulator/index.js';
 import { createLogger } from '../../src/kube/log.js';
 import { prepareGcs } from '../../src/playground/gcs-setup.js';
 import { mintToken, start as startEmulator, statusOf, storageClient } from '../emulator/clients.js';
-import { apply, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { apply, testKubeConfig, testKubeconfigPath, uniqueSuffix, waitFor } from '../harness/kube.js';
 
 export const PROJECT = 'tidemark-test';
 export const PROJECT_NUMBER = '424242424242';
@@ -52,7 +52,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
     leaseName,
     async startController(opts = {}) {
       const c = await startController({
-        kubeconfig: opts.kubeconfig ?? inject('kubeconfig'),
+        kubeconfig: opts.kubeconfig ?? testKubeconfigPath(),
         gcs: { endpoint: emu.url, accessToken: controllerToken },
         logger: createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'silent' }),
         concurrency: 4,
@@ -73,6 +73,59 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
       for (const c of running.splice(0)) await c.stop();
       await emu.stop();
     },
+  };
+}
+
+export interface ControllerFixtureOptions {
+  /** The bucket the fixture creates (default `ckpt-<random>`). */
+  bucket?: string;
+  /** Runs once the emulator and the bucket are ready, before the controller starts. */
+  prepare?: (fx: Fixture) => Promise<void>;
+  /** How to start the file's controller (default: the fixture's defaults); `false`: the file starts its own. */
+  controller?: Parameters<Fixture['startController']>[0] | false;
+  /** Hands the file its fixture and controller (undefined with `controller: false`) once they are up. */
+  ready: (fx: Fixture, ctrl: RunningControllerProcess | undefined) => void;
+}
+
+/**
+ * The set-up most controller test files share: beforeAll starts the fixture (emulator, bucket, controller identity)
+ * on this file's test cluster and, unless told not to, one controller; afterAll runs the file's `cleanups` newest
+ * first (their failures ignored: the namespace or object may already be gone), then stops the controllers and the
+ * emulator. A file's own afterAll, registered after this call, runs before it (vitest runs after-hooks as a stack).
+ */
+export function useControllerFixture(o: ControllerFixtureOptions): {
+  kc: KubeConfig;
+  cleanups: (() => Promise<void>)[];
+  /** `scenario()` on this file's fixture, its removal pushed onto `cleanups`. */
+  scenario: (
+    p?: Partial<Parameters<typeof policy>[1]>,
+    sas?: Parameters<typeof namespaceWithSa>[2],
+  ) => Promise<Scenario>;
+  /** `writeAs()` on this file's fixture. */
+  write: (token: string, object: string, bucket?: string) => Promise<number>;
+} {
+  const kc = testKubeConfig();
+  const cleanups: (() => Promise<void>)[] = [];
+  let fx: Fixture | undefined;
+  const fixture = (): Fixture => {
+    if (!fx) throw new Error('the controller fixture is not set up (used outside the tests?)');
+    return fx;
+  };
+  beforeAll(async () => {
+    fx = await setupFixture(kc, o.bucket ?? `ckpt-${uniqueSuffix()}`);
+    await o.prepare?.(fx);
+    const ctrl = o.controller === false ? undefined : await fx.startController(o.controller);
+    o.ready(fx, ctrl);
+  });
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await fx?.cleanup();
+  });
+  return {
+    kc,
+    cleanups,
+    scenario: (p = {}, sas) => scenario(fixture(), cleanups, p, sas),
+    write: (token, object, bucket) => writeAs(fixture(), token, object, bucket),
   };
 }
 

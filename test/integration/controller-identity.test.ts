@@ -5,7 +5,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeRest } from '../../src/kube/rest.js';
 import { mintToken, statusOf, storageClient } from '../emulator/clients.js';
-import { testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { uniqueSuffix, waitFor } from '../harness/kube.js';
 import {
   apply,
   deleteObject,
@@ -13,22 +13,23 @@ import {
   isReady,
   namespaceWithSa,
   policy,
-  setupFixture,
   sparkApp,
+  useControllerFixture,
   waitForCheckpoint,
   wiPrincipal,
 } from './controller-fixture.js';
 
-const kc = testKubeConfig();
-const rest = new KubeRest(kc);
 let fx: Fixture;
 let ns: string;
 let root: string;
-const cleanups: (() => Promise<void>)[] = [];
+const { kc, cleanups } = useControllerFixture({
+  ready: (f) => {
+    fx = f;
+  },
+});
+const rest = new KubeRest(kc);
 
 beforeAll(async () => {
-  fx = await setupFixture(kc, `ckpt-${uniqueSuffix()}`);
-  await fx.startController();
   const tag = uniqueSuffix();
   const n = await namespaceWithSa(kc, { 'identity-test': tag }, [{ name: 'from-template' }, { name: 'spark' }]);
   cleanups.push(n.cleanup);
@@ -39,11 +40,7 @@ beforeAll(async () => {
   cleanups.push(() => deleteObject(kc, pol));
 });
 
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await fx?.cleanup();
-  rest.close();
-});
+afterAll(() => rest.close());
 
 function withDriver(name: string, driver: Record<string, unknown>): KubernetesObject {
   const app = sparkApp(ns, name) as KubernetesObject & { spec: { driver: Record<string, unknown> } };

@@ -2,13 +2,13 @@
 // call (the emulator's latency), when another candidate takes the Lease. From that moment the old leader makes no
 // further GCS call (the emulator's counters by principal) and no Kubernetes write (the Checkpoint it was working
 // on is never written again, no Event appears), and its term is over before it stands for election again.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { RunningControllerProcess } from '../../src/controller/run.js';
 import { Resources } from '../../src/kube/resources.js';
 import { type KubeObject, KubeRest } from '../../src/kube/rest.js';
 import { formatMicroTime } from '../../src/kube/status.js';
 import { counters, setConfig } from '../emulator/clients.js';
-import { testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { uniqueSuffix, waitFor } from '../harness/kube.js';
 import {
   apply,
   deleteObject,
@@ -16,25 +16,23 @@ import {
   getCheckpoint,
   namespaceWithSa,
   policy,
-  setupFixture,
   sparkApp,
+  useControllerFixture,
 } from './controller-fixture.js';
 
-const kc = testKubeConfig();
-const rest = new KubeRest(kc);
 let fx: Fixture;
 let ctrl: RunningControllerProcess;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  fx = await setupFixture(kc, `ckpt-${uniqueSuffix()}`);
-  ctrl = await fx.startController({ identity: `old-leader-${uniqueSuffix()}` });
+const { kc, cleanups } = useControllerFixture({
+  controller: { identity: `old-leader-${uniqueSuffix()}` },
+  ready: (f, c) => {
+    [fx, ctrl] = [f, c as RunningControllerProcess];
+  },
 });
+const rest = new KubeRest(kc);
 
+// Runs before the fixture's own afterAll (a stack): the emulator answers at once again before the cleanups.
 afterAll(async () => {
   await setConfig(fx.emu, { latencyMs: 0 }).catch(() => undefined);
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await fx?.cleanup();
   rest.close();
 });
 

@@ -2,57 +2,43 @@
 // follows the record of what was granted, no Checkpoint is trusted as the place to act, finalizers never wedge,
 // managed folders are authoritative, and grants of namespaces that are gone are revoked. The emulator judges.
 import { CoreV1Api, KubernetesObjectApi } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jobCondition } from '../../src/access/condition.js';
 import type { Checkpoint } from '../../src/api/index.js';
 import type { RunningControllerProcess } from '../../src/controller/run.js';
 import { adminJson, googleStorage, mintToken, statusOf, storageClient } from '../emulator/clients.js';
-import { testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { uniqueSuffix, waitFor } from '../harness/kube.js';
 import {
   apply,
   deleteObject,
   type Fixture,
-  scenario as fixtureScenario,
   getCheckpoint,
   isReady,
   namespaceWithSa,
   PROJECT,
   policy,
   resyncAndSettle,
-  setupFixture,
   sparkApp,
+  useControllerFixture,
   waitForCheckpoint,
   wiPrincipal,
-  writeAs,
 } from './controller-fixture.js';
 
-const kc = testKubeConfig();
 let fx: Fixture;
 let ctrl: RunningControllerProcess;
-const cleanups: (() => Promise<void>)[] = [];
 const CONTROLLER = `serviceAccount:tidemark-controller@${PROJECT}.iam.gserviceaccount.com`;
 const CONTROLLER_ROLE = `projects/${PROJECT}/roles/tidemarkController`;
 const USER = 'roles/storage.objectUser';
 const ADMIN = 'roles/storage.objectAdmin';
 type Mode = 'ManagedFolder' | 'BucketCondition';
 
-beforeAll(async () => {
-  fx = await setupFixture(kc, `ckpt-${uniqueSuffix()}`);
-  ctrl = await fx.startController();
-});
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await fx?.cleanup();
+const { kc, cleanups, scenario, write } = useControllerFixture({
+  ready: (f, c) => {
+    [fx, ctrl] = [f, c as RunningControllerProcess];
+  },
 });
 
 const admin = () => googleStorage(fx.emu, fx.emu.adminToken);
-
-function scenario(o: Partial<Parameters<typeof policy>[1]> = {}) {
-  return fixtureScenario(fx, cleanups, o);
-}
-
-const write = (token: string, object: string, bucket?: string) => writeAs(fx, token, object, bucket);
 
 async function events(namespace: string, reason: string) {
   const core = kc.makeApiClient(CoreV1Api);

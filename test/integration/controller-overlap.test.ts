@@ -3,13 +3,13 @@
 // first and job y of namespace nsX under the second would share gs://bucket/R/nsB/nsX/ — whichever policy is older,
 // the one job never gets access to the other's data, the later policy provisions nothing and says why, and the
 // orphan scan adopts nothing across roots.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { CheckpointPolicy } from '../../src/api/index.js';
 import type { RunningControllerProcess } from '../../src/controller/run.js';
 import { Resources } from '../../src/kube/resources.js';
 import { type KubeObject, KubeRest } from '../../src/kube/rest.js';
 import { googleStorage, mintToken, rootUrl, statusOf, storageClient } from '../emulator/clients.js';
-import { testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { uniqueSuffix, waitFor } from '../harness/kube.js';
 import {
   apply,
   deleteObject,
@@ -18,28 +18,22 @@ import {
   isReady,
   namespaceWithSa,
   policy,
-  setupFixture,
   sparkApp,
+  useControllerFixture,
   waitForCheckpoint,
   wiPrincipal,
 } from './controller-fixture.js';
 
-const kc = testKubeConfig();
-const rest = new KubeRest(kc);
 let fx: Fixture;
 let ctrl: RunningControllerProcess;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  fx = await setupFixture(kc, `ckpt-${uniqueSuffix()}`);
-  ctrl = await fx.startController();
+const { kc, cleanups } = useControllerFixture({
+  ready: (f, c) => {
+    [fx, ctrl] = [f, c as RunningControllerProcess];
+  },
 });
+const rest = new KubeRest(kc);
 
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await fx?.cleanup();
-  rest.close();
-});
+afterAll(() => rest.close());
 
 async function status(token: string, op: 'write' | 'list', path: string): Promise<number> {
   try {

@@ -1,43 +1,29 @@
 // The controller end to end: real API server, the emulator, the controller running with its own identity.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningControllerProcess } from '../../src/controller/run.js';
 import { googleStorage, mintToken, statusOf, storageClient } from '../emulator/clients.js';
-import { testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { waitFor } from '../harness/kube.js';
 import {
   apply,
   deleteAppAndSettle,
   deleteObject,
   type Fixture,
-  scenario as fixtureScenario,
   getCheckpoint,
   isReady,
-  namespaceWithSa,
-  policy,
   scheduledApp,
-  setupFixture,
   sparkApp,
+  useControllerFixture,
   waitForCheckpoint,
   wiPrincipal,
 } from './controller-fixture.js';
 
-const kc = testKubeConfig();
 let fx: Fixture;
 let ctrl: RunningControllerProcess;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  fx = await setupFixture(kc, `ckpt-${uniqueSuffix()}`);
-  ctrl = await fx.startController();
+const { kc, cleanups, scenario } = useControllerFixture({
+  ready: (f, c) => {
+    [fx, ctrl] = [f, c as RunningControllerProcess];
+  },
 });
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await fx?.cleanup();
-});
-
-function scenario(o: Partial<Parameters<typeof policy>[1]> = {}, sas?: Parameters<typeof namespaceWithSa>[2]) {
-  return fixtureScenario(fx, cleanups, o, sas);
-}
 
 async function canWrite(token: string, object: string): Promise<number> {
   try {

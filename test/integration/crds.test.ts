@@ -24,7 +24,7 @@ import {
   withPolicyDefaults,
 } from '../../src/api/index.js';
 import { validateObject } from '../../src/api/validate.js';
-import { createTestNamespace, run, testKubeConfig, uniqueSuffix } from '../harness/kube.js';
+import { createTestNamespace, run, testKubeConfig, testKubeconfigPath, uniqueSuffix } from '../harness/kube.js';
 import { badCheckpoints, badPolicies, sampleCheckpoint, samplePolicy, setPath } from './crds-cases.js';
 
 let kc: KubeConfig;
@@ -317,7 +317,7 @@ function parseTable(text: string): Record<string, string>[] {
 }
 
 async function kubectlGet(args: string[]): Promise<Record<string, string>[]> {
-  const result = await run(inject('kubectl'), ['--kubeconfig', inject('kubeconfig'), 'get', ...args]);
+  const result = await run(inject('kubectl'), ['--kubeconfig', testKubeconfigPath(), 'get', ...args]);
   if (result.code !== 0) throw new Error(`kubectl get ${args.join(' ')} failed: ${result.stderr}`);
   return parseTable(result.stdout);
 }
@@ -454,7 +454,7 @@ describe('kubectl get prints the printer columns', () => {
     // the category: `kubectl get tidemark` lists both kinds
     const category = await run(inject('kubectl'), [
       '--kubeconfig',
-      inject('kubeconfig'),
+      testKubeconfigPath(),
       'get',
       'tidemark',
       '-n',

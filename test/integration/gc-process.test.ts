@@ -3,13 +3,13 @@
 // resumes and finishes, and no Checkpoint is left Deleting.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Checkpoint } from '../../src/api/index.js';
 import { acquireGcLease } from '../../src/gc/lease.js';
 import { KubeRest } from '../../src/kube/rest.js';
 import { repoRoot } from '../../src/localcluster/paths.js';
 import { setConfig } from '../emulator/clients.js';
-import { run, testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { run, testKubeConfig, testKubeconfigPath, uniqueSuffix, waitFor } from '../harness/kube.js';
 import {
   apply,
   deleteObject,
@@ -44,7 +44,7 @@ function env(): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
-    KUBECONFIG: inject('kubeconfig'),
+    KUBECONFIG: testKubeconfigPath(),
     TIDEMARK_GCS_ENDPOINT: fx.emu.url,
     TIDEMARK_GCS_ACCESS_TOKEN: fx.controllerToken,
   };

@@ -1,6 +1,6 @@
 // Garbage collection end to end: the real API server, the emulator, the controller as its own service account
 // (provisioning and releasing), and GC runs as that same identity with a chosen clock.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Checkpoint } from '../../src/api/index.js';
 import type { RunningControllerProcess } from '../../src/controller/run.js';
 import { nextRun } from '../../src/gc/scheduler.js';
@@ -8,7 +8,7 @@ import { Resources } from '../../src/kube/resources.js';
 import { KubeRest } from '../../src/kube/rest.js';
 import { CONTROLLER_PERMISSIONS } from '../../src/playground/gcs-setup.js';
 import { adminFetch, setConfig } from '../emulator/clients.js';
-import { testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { uniqueSuffix, waitFor } from '../harness/kube.js';
 import {
   apply,
   deleteObject,
@@ -16,8 +16,8 @@ import {
   getCheckpoint,
   isReady,
   PROJECT,
-  setupFixture,
   sparkApp,
+  useControllerFixture,
   waitForCheckpoint,
 } from './controller-fixture.js';
 import {
@@ -34,21 +34,15 @@ import {
   writeObjects,
 } from './gc-support.js';
 
-const kc = testKubeConfig();
 let fx: Fixture;
 let ctrl: RunningControllerProcess;
-const cleanups: (() => Promise<void>)[] = [];
+const { kc, cleanups } = useControllerFixture({
+  bucket: `gc-${uniqueSuffix()}`,
+  ready: (f, c) => {
+    [fx, ctrl] = [f, c as RunningControllerProcess];
+  },
+});
 const H = 3_600_000;
-
-beforeAll(async () => {
-  fx = await setupFixture(kc, `gc-${uniqueSuffix()}`);
-  ctrl = await fx.startController();
-});
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await fx?.cleanup();
-});
 
 const scenario = (o: Parameters<typeof gcScenario>[3] = {}) => gcScenario(kc, fx, cleanups, o);
 

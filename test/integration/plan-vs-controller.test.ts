@@ -6,12 +6,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { Checkpoint } from '../../src/api/index.js';
 import type { PlanReport } from '../../src/plan/report.js';
 import { ensureBuilt, tidemark } from '../harness/cli.js';
-import { kubectl, testKubeConfig, uniqueSuffix, waitFor } from '../harness/kube.js';
+import { kubectl, testKubeConfig, testKubeconfigPath, uniqueSuffix, waitFor } from '../harness/kube.js';
 import {
   apply,
   deleteObject,
@@ -45,7 +45,7 @@ async function serviceAccountKubeconfig(): Promise<string> {
   const token = (
     await must(['create', 'token', 'tidemark-controller', '-n', 'tidemark-system', '--duration=2h'])
   ).trim();
-  const admin = parse(readFileSync(inject('kubeconfig'), 'utf8'));
+  const admin = parse(readFileSync(testKubeconfigPath(), 'utf8'));
   const context = admin.contexts.find((c: { name: string }) => c.name === admin['current-context']);
   const config = {
     ...admin,
