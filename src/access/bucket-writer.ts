@@ -14,7 +14,7 @@
 //   absent). A change that does not show (someone else undid it in between) goes round again, a few times at most.
 // - read() is single-flight: concurrent readers share one in-flight getIamPolicy (observe for many jobs at once
 //   costs one call). The writer joins an in-flight read only if it started after the writer's last write.
-import type { storage_v1 } from 'googleapis';
+import type { storage_v1 } from '@googleapis/storage';
 import { type Gcs, gcsCall, httpStatus, NO_RETRY } from '../gcs/client.js';
 import { backoffMs, sleep } from '../gcs/retry.js';
 import { cmp } from '../policy/selector.js';
