@@ -58,6 +58,8 @@ export interface ManagerOptions {
 export interface RunningManager {
   /** Enqueue every key now (what the periodic resync does). */
   resyncNow(): Promise<void>;
+  /** Queues a job's key: an access backend's change for it was answered (see AccessBackend.submit). */
+  wake(namespace: string, name: string): void;
   stop(opts?: { drain?: boolean }): Promise<void>;
 }
 
@@ -266,6 +268,7 @@ export function startManager(opts: ManagerOptions): RunningManager {
 
   return {
     resyncNow,
+    wake: (ns, name) => enqueueJob(ns, name),
     async stop(stopOpts) {
       stopped = true;
       if (timer) clearTimeout(timer);
