@@ -29,8 +29,9 @@ export class BucketConditionBackend implements AccessBackend {
     new BucketWriter({ ...opts, bucket: 'validate-options' });
     this.queued = new QueuedChanges({
       wake: (key) => {
-        const slash = key.indexOf('/');
-        opts.wake?.({ namespace: key.slice(0, slash), name: key.slice(slash + 1) });
+        const job = key.slice(0, key.indexOf(' '));
+        const slash = job.indexOf('/');
+        opts.wake?.({ namespace: job.slice(0, slash), name: job.slice(slash + 1) });
       },
     });
   }
@@ -93,7 +94,9 @@ function change(req: GrantRequest): { job: string; desired: BindingSpec; applied
   checkRequest(req);
   const condition = conditionOf(req);
   return {
-    job: `${req.job.namespace}/${req.job.name}`,
+    // One key per job AND binding: a migration's new grant and the old one it revokes are two changes, never one
+    // superseding the other.
+    job: `${req.job.namespace}/${req.job.name} (${req.role} if ${condition.expression})`,
     desired: { role: req.role, condition, members: [...new Set(req.members)].sort(cmp) },
     applied: { role: req.role, condition, members: [...new Set(req.applied)].sort(cmp) },
   };
