@@ -40,7 +40,30 @@ export interface AccessBackend {
    * ManagedFolder mode also creates the folder. Throws AccessError on a permanent problem.
    */
   apply(req: GrantRequest): Promise<GrantObservation>;
+  /**
+   * Optional, for backends whose writes wait for a slot (BucketCondition): hands the change over and returns at
+   * once, without waiting for the write. `Pending`: the backend wakes the job (its `wake` hook) once the write has
+   * landed and been read back, or has failed; the next submit of the same request then answers `Applied` with the
+   * read-back, or throws the write's error (AccessError for problems the user must fix). A different request for
+   * the same job supersedes the queued one.
+   */
+  submit?(req: GrantRequest): QueuedApply;
 }
+
+/** The answer of AccessBackend.submit. */
+export type QueuedApply =
+  | {
+      kind: 'Applied';
+      /** What the read-back after the write showed. */
+      observation: GrantObservation;
+      /** The members the grant held before the write (to tell what was added and removed). */
+      previous: string[];
+    }
+  | {
+      kind: 'Pending';
+      /** For status: what the change waits for. */
+      message: string;
+    };
 
 /** A problem the user must fix (surfaced as a condition and a Warning Event), not retried quickly. */
 export class AccessError extends Error {

@@ -14,7 +14,11 @@
 //   absent). A change that does not show (someone else undid it in between) goes round again, a few times at most.
 // - read() is single-flight: concurrent readers share one in-flight getIamPolicy (observe for many jobs at once
 //   costs one call). The writer joins an in-flight read only if it started after the writer's last write.
-import type { storage_v1 } from 'googleapis';
+// - A writer built with a `signal` (the leadership term's) stops when it is aborted: nothing queued is written, every
+//   waiting caller is rejected with the abort reason, and later submits are refused at once.
+// - Callers that must not wait (the reconciler) go through QueuedChanges (queued-changes.ts), which turns submit()'s
+//   answer into a wake-up of the job instead of a parked worker.
+import type { storage_v1 } from '@googleapis/storage';
 import { type Gcs, gcsCall, httpStatus, NO_RETRY } from '../gcs/client.js';
 import { backoffMs, sleep } from '../gcs/retry.js';
 import { cmp } from '../policy/selector.js';
@@ -40,10 +44,18 @@ export interface BucketWriterOptions {
   backoffBaseMs?: number | undefined;
   limits?: IamLimits | undefined;
   now?: (() => number) | undefined;
+  /** The leadership term: once aborted, nothing more is written and every waiting caller is rejected. */
+  signal?: AbortSignal | undefined;
+}
+
+/** A change's answer: what the read-back shows for the job, and what the policy held for it before the round. */
+export interface WriterOutcome extends GrantObservation {
+  /** Members of the job's binding in the policy the round read before writing (for "granted to ..." messages). */
+  previous: string[];
 }
 
 interface Waiter {
-  resolve(obs: GrantObservation): void;
+  resolve(obs: WriterOutcome): void;
   reject(err: unknown): void;
 }
 
@@ -74,6 +86,7 @@ export class BucketWriter {
   private readonly backoffBaseMs: number;
   private readonly limits: IamLimits;
   private readonly now: () => number;
+  private readonly signal: AbortSignal | undefined;
 
   private pending = new Map<string, Pending>();
   private running = false;
@@ -93,6 +106,8 @@ export class BucketWriter {
     this.backoffBaseMs = opts.backoffBaseMs ?? 100;
     this.limits = opts.limits ?? IAM_LIMITS;
     this.now = opts.now ?? Date.now;
+    this.signal = opts.signal;
+    this.signal?.addEventListener('abort', () => this.abandon(), { once: true });
     for (const [name, v, min] of [
       ['minWriteIntervalMs', this.interval, 0],
       ['coalesceMs', this.coalesceMs, 0],
@@ -105,6 +120,11 @@ export class BucketWriter {
     }
   }
 
+  /** The minimum time between two policy writes, in milliseconds. */
+  get intervalMs(): number {
+    return this.interval;
+  }
+
   /** Changes queued and not yet taken by a round (for tests and metrics). */
   get queued(): number {
     return this.pending.size;
@@ -114,8 +134,12 @@ export class BucketWriter {
    * Queues a job's change; resolves with what the read-back shows for the job once a write carrying it (or a read
    * showing it already in place) has been seen. `desired` and `applied` must share role and condition.
    */
-  submit(job: string, desired: BindingSpec, applied: BindingSpec): Promise<GrantObservation> {
-    return new Promise<GrantObservation>((resolve, reject) => {
+  submit(job: string, desired: BindingSpec, applied: BindingSpec): Promise<WriterOutcome> {
+    return new Promise<WriterOutcome>((resolve, reject) => {
+      if (this.signal?.aborted) {
+        reject(this.stopped());
+        return;
+      }
       this.enqueue({ job, desired, applied, waiters: [{ resolve, reject }], rounds: 0 });
       this.schedule();
     });
@@ -139,6 +163,20 @@ export class BucketWriter {
       });
     this.inflight = { startedAt, promise };
     return promise;
+  }
+
+  private stopped(): Error {
+    const r = this.signal?.reason;
+    return r instanceof Error ? r : new Error(`gs://${this.bucket}: the bucket writer stopped (leadership ended)`);
+  }
+
+  /** The term ended: drop everything queued (never written by a fenced writer) and answer its callers. */
+  private abandon(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const dropped = [...this.pending.values()];
+    this.pending.clear();
+    fail(dropped, this.stopped());
   }
 
   private enqueue(p: Pending): void {
@@ -170,6 +208,7 @@ export class BucketWriter {
   }
 
   private schedule(): void {
+    if (this.signal?.aborted) return;
     if (this.running || this.timer || this.pending.size === 0) return;
     const delay = Math.max(this.coalesceMs, this.lastWriteAt + this.interval - this.now());
     this.timer = setTimeout(() => {
@@ -197,15 +236,18 @@ export class BucketWriter {
     let live = batch;
     let conflicts = 0;
     let limited = 0;
+    let before: IamPolicy | undefined;
     for (;;) {
       const slot = this.lastWriteAt + this.interval - this.now();
       if (slot > 0) await sleep(slot);
+      if (this.signal?.aborted) return fail(live, this.stopped());
       let policy: IamPolicy;
       try {
         policy = await this.read(this.lastWriteAt);
       } catch (err) {
         return fail(live, err);
       }
+      before ??= policy;
       const merged = mergeWithinLimits(
         policy,
         live.map((p): JobChange => ({ job: p.job, desired: p.desired, applied: p.applied })),
@@ -220,13 +262,14 @@ export class BucketWriter {
         live = live.filter((p) => !byJob.has(p.job));
       }
       if (live.length === 0) return;
-      if (!merged.changed) return this.settle(live, policy);
+      if (!merged.changed) return this.settle(live, policy, before);
       if (typeof policy.etag !== 'string' || policy.etag === '') {
         return fail(
           live,
           new Error(`gs://${this.bucket}: the bucket IAM policy came without an etag; not writing blind`),
         );
       }
+      if (this.signal?.aborted) return fail(live, this.stopped());
       try {
         await this.write(merged.policy, policy.etag);
       } catch (err) {
@@ -261,7 +304,7 @@ export class BucketWriter {
       } catch (err) {
         return fail(live, err);
       }
-      return this.settle(live, back);
+      return this.settle(live, back, before);
     }
   }
 
@@ -285,7 +328,7 @@ export class BucketWriter {
   }
 
   /** Answers every change the policy shows; the others go round again (a few times at most). */
-  private settle(live: Pending[], policy: IamPolicy): void {
+  private settle(live: Pending[], policy: IamPolicy, before: IamPolicy): void {
     for (const p of live) {
       const members = membersFor(policy, p.desired.role, p.desired.condition);
       const have = new Set(members);
@@ -293,7 +336,8 @@ export class BucketWriter {
       const shows =
         p.desired.members.every((m) => have.has(m)) && p.applied.members.every((m) => want.has(m) || !have.has(m));
       if (shows) {
-        for (const w of p.waiters) w.resolve({ members, prefixReady: true });
+        const previous = membersFor(before, p.desired.role, p.desired.condition);
+        for (const w of p.waiters) w.resolve({ members, prefixReady: true, previous });
       } else if (p.rounds + 1 >= this.maxRounds) {
         const err = new Error(
           `gs://${this.bucket}: the grant for ${p.job} did not show in the bucket policy after ${p.rounds + 1} writes (someone keeps changing it); will retry later`,

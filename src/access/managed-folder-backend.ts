@@ -16,7 +16,7 @@
 //   read-modify-write, `maxAttempts` times at most, with jittered exponential backoff.
 // - revoke = apply with no members: the folder is kept (its data stays until GC) with an empty policy; a missing
 //   folder is not created for a revoke.
-import type { storage_v1 } from 'googleapis';
+import type { storage_v1 } from '@googleapis/storage';
 import { type Gcs, gcsCall, httpStatus, NO_RETRY } from '../gcs/client.js';
 import { backoffMs, sleep } from '../gcs/retry.js';
 import { cmp } from '../policy/selector.js';

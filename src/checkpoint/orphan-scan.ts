@@ -3,7 +3,7 @@
 // an orphan candidate that the job's reconcile turns into a Released Checkpoint (reason Orphaned): nothing is ever
 // deleted without a full retention period on record, and stray grants are revoked. Nothing under another policy's
 // deeper root is ever listed into or adopted (policy/overlap.ts); the manager does not scan shadowed policies.
-import type { storage_v1 } from 'googleapis';
+import type { storage_v1 } from '@googleapis/storage';
 import type { AccessMode } from '../access/backend.js';
 import { tidemarkBindings } from '../access/merge.js';
 import type { EffectivePolicy } from '../policy/effective.js';

@@ -11,6 +11,13 @@
 // Decisions come from pure modules (policy/plan.ts, checkpoint/status.ts); this file only gathers facts, carries
 // the plan out and reports. Errors that a retry may fix are thrown (the queue backs off); problems the user must fix
 // are written as conditions and Warning Events and not retried quickly.
+//
+// A backend whose writes wait for a slot (BucketCondition: one bucket-policy write per second) is never waited for:
+// its change is handed over (AccessBackend.submit) after the intent is recorded, the reconcile ends "pending"
+// (status says so; the worker is free), and the backend wakes the key when the write has been read back or has
+// failed; the next reconcile takes that answer and goes on (narrows the record, AccessGranted, Ready, revocations).
+// Nothing about a queued change lives outside the backend: after a restart or a new leadership term the record
+// alone is the starting point again (the change is recomputed and handed over anew).
 import type { AccessBackend, AccessMode, GrantObservation, GrantRequest } from '../access/backend.js';
 import { AccessError } from '../access/backend.js';
 import { AccessReasons } from '../access/gcs-errors.js';
@@ -70,6 +77,13 @@ export interface ReconcilerDeps {
    * not know are revoked. Without it the cache's word is taken.
    */
   namespaceGone?: (namespace: string) => Promise<boolean>;
+  /**
+   * Takes (and forgets) whether this key must read GCS even when its record proves the grant settled: true for the
+   * periodic resync's drift repair. Absent: always read. Without the mark, a Checkpoint whose status shows exactly
+   * the desired grant read back (for its current generation and members) is not read again: a restart or an
+   * unrelated change costs no GCS call per job.
+   */
+  mustVerify?: (namespace: string, name: string) => boolean;
   now?: () => Date;
 }
 
@@ -278,7 +292,18 @@ export class CheckpointReconciler {
     // The place comes from the policy and the job (plan.checkpoint), never from the Checkpoint: decideBinding
     // refused (LocationMismatch) a Checkpoint whose spec names any other place.
     const grant = this.desiredGrant(plan, desired.namespace, desired.name);
-    const r = await this.migrate(cp, grant, { fresh });
+    const verify = this.deps.mustVerify?.(desired.namespace, desired.name) ?? true;
+    const r =
+      !fresh && !verify && settledGrant(cp, grant)
+        ? {
+            cp,
+            record: cp.status?.grants ?? [],
+            observed: grant.members,
+            added: [],
+            problem: undefined,
+            pending: undefined,
+          }
+        : await this.migrate(cp, grant, { fresh });
     // i8-policy hook (issue 8 item 10): the job's service-account sources disagree; say so on the Checkpoint.
     if (plan.identityWarning)
       this.deps.events.event(checkpointRef(r.cp), 'Warning', plan.identityWarning.reason, plan.identityWarning.message);
@@ -290,6 +315,7 @@ export class CheckpointReconciler {
         observedMembers: r.observed,
         addedMembers: r.added,
         problem: r.problem ?? plan.problem,
+        pending: r.pending,
         holdMs: plan.policy.propagationHoldMs,
         grants: r.record,
       },
@@ -343,6 +369,8 @@ export class CheckpointReconciler {
     observed?: string[] | undefined;
     added?: string[] | undefined;
     problem?: Problem | undefined;
+    /** A change was handed to a backend that wakes the key when it lands: nothing after it was done yet. */
+    pending?: string | undefined;
   }> {
     let cp = cp0;
     const job = jobOf(cp);
@@ -364,17 +392,25 @@ export class CheckpointReconciler {
       const applied = record.find((g) => grantKey(g) === k)?.members ?? [];
       const r = await this.applyGrant(cp, desired, applied, opts);
       if (r.problem) return { cp, record: withIgnored(record), problem: r.problem };
+      // The new grant is not in place yet: nothing old is revoked before it is (a migration keeps access).
+      if (r.pending !== undefined) return { cp, record: withIgnored(record), pending: r.pending };
       observed = r.observed;
       added = r.added;
       shown.set(k, r.observed ?? []);
     }
     const revoked: GrantRecord[] = [];
     let problem: Problem | undefined;
+    let pending: string | undefined;
     for (const old of record) {
       if (desired && grantKey(old) === grantKey(desired)) continue;
       const r = await this.revokeGrant(cp, old, desired, job);
       if ('problem' in r) {
         problem ??= r.problem;
+        continue;
+      }
+      if ('pending' in r) {
+        // Kept in the record as it is until the revocation has been read back.
+        pending ??= r.pending;
         continue;
       }
       shown.set(grantKey(old), r.remaining);
@@ -395,7 +431,7 @@ export class CheckpointReconciler {
         `Revoked ${revoked.map((g) => `${describeGrant(g)} from ${g.members.join(', ')}`).join('; ')}.`,
       );
     }
-    return { cp, record: withIgnored(narrowed(record, shown)), observed, added, problem };
+    return { cp, record: withIgnored(narrowed(record, shown)), observed, added, problem, pending };
   }
 
   /** The record split into entries that can only be this job's own grants and any others (never acted on). */
@@ -429,7 +465,12 @@ export class CheckpointReconciler {
     g: GrantRecord,
     applied: readonly string[],
     opts: { fresh?: boolean; ownsAll?: boolean },
-  ): Promise<{ observed?: string[] | undefined; added?: string[] | undefined; problem?: Problem | undefined }> {
+  ): Promise<{
+    observed?: string[] | undefined;
+    added?: string[] | undefined;
+    problem?: Problem | undefined;
+    pending?: string | undefined;
+  }> {
     const backend = this.deps.backend(g.mode);
     const ref = checkpointRef(cp);
     // A managed folder's policy is Tidemark's alone: every member and binding found there is Tidemark's to remove.
@@ -439,6 +480,17 @@ export class CheckpointReconciler {
     const req = this.request(cp, g, g.members, applied);
     const desired = new Set(g.members);
     try {
+      if (backend.submit && !opts.ownsAll) {
+        // Handed over, not waited for. The backend's writer reads the policy itself and merges the change (a change
+        // already in place costs no write); only the members in `applied` (the record) may be removed.
+        const q = backend.submit(req);
+        if (q.kind === 'Pending') return { pending: q.message };
+        const was = new Set(q.previous);
+        const added = g.members.filter((m) => !was.has(m));
+        const removing = applied.filter((m) => !desired.has(m) && was.has(m));
+        this.grantEvents(cp, g, added, removing, []);
+        return { observed: q.observation.members.filter((m) => desired.has(m) || applied.includes(m)), added };
+      }
       // A Checkpoint created a moment ago has nothing in GCS yet: apply at once, without a read first.
       let obs: GrantObservation = opts.fresh ? { members: [], prefixReady: false } : await backend.observe(req);
       const managed = (members: readonly string[]) =>
@@ -448,30 +500,7 @@ export class CheckpointReconciler {
       const foreign = g.mode === 'ManagedFolder' ? (obs.foreign ?? []) : [];
       if (!obs.prefixReady || added.length > 0 || removing.length > 0 || foreign.length > 0) {
         obs = await backend.apply({ ...req, applied: [...new Set([...applied, ...removing])] });
-        if (added.length > 0) {
-          this.deps.events.event(
-            ref,
-            'Normal',
-            'AccessGranted',
-            `Granted ${g.role} on ${cp.spec.uri} to ${added.join(', ')}.`,
-          );
-        }
-        if (removing.length > 0) {
-          this.deps.events.event(
-            ref,
-            'Normal',
-            'AccessRevoked',
-            `Revoked ${g.role} on ${cp.spec.uri} from ${removing.join(', ')}.`,
-          );
-        }
-        if (foreign.length > 0) {
-          this.deps.events.event(
-            ref,
-            'Warning',
-            EventReasons.ForeignBindingRemoved,
-            `Removed bindings Tidemark did not make from managed folder gs://${g.bucket}/${g.folder} (its policy is exactly Tidemark's binding): ${foreign.join('; ')}.`,
-          );
-        }
+        this.grantEvents(cp, g, added, removing, foreign);
       }
       return { observed: managed(obs.members), added };
     } catch (err) {
@@ -491,6 +520,41 @@ export class CheckpointReconciler {
     }
   }
 
+  /** The Events of a grant change that was read back. */
+  private grantEvents(
+    cp: Checkpoint,
+    g: GrantRecord,
+    added: readonly string[],
+    removing: readonly string[],
+    foreign: readonly string[],
+  ): void {
+    const ref = checkpointRef(cp);
+    if (added.length > 0) {
+      this.deps.events.event(
+        ref,
+        'Normal',
+        'AccessGranted',
+        `Granted ${g.role} on ${cp.spec.uri} to ${added.join(', ')}.`,
+      );
+    }
+    if (removing.length > 0) {
+      this.deps.events.event(
+        ref,
+        'Normal',
+        'AccessRevoked',
+        `Revoked ${g.role} on ${cp.spec.uri} from ${removing.join(', ')}.`,
+      );
+    }
+    if (foreign.length > 0) {
+      this.deps.events.event(
+        ref,
+        'Warning',
+        EventReasons.ForeignBindingRemoved,
+        `Removed bindings Tidemark did not make from managed folder gs://${g.bucket}/${g.folder} (its policy is exactly Tidemark's binding): ${foreign.join('; ')}.`,
+      );
+    }
+  }
+
   /**
    * Revokes one recorded grant and reads it back. A gone bucket means the grant is gone (Event BucketGone). A
    * forbidden revoke is a problem (the caller shows it and retries with backoff); other failures are thrown.
@@ -500,7 +564,7 @@ export class CheckpointReconciler {
     g: GrantRecord,
     current: GrantRecord | undefined,
     job: JobName,
-  ): Promise<{ remaining: string[] } | { problem: Problem }> {
+  ): Promise<{ remaining: string[] } | { problem: Problem } | { pending: string }> {
     const backend = this.deps.backend(g.mode);
     const req = this.request(cp, g, [], g.members);
     try {
@@ -514,7 +578,12 @@ export class CheckpointReconciler {
         // with it. Read it back rather than write (an empty write would revoke the new grant too).
         return { remaining: (await backend.observe(req)).members };
       }
-      const obs = await backend.apply(req);
+      let obs: GrantObservation;
+      if (backend.submit) {
+        const q = backend.submit(req);
+        if (q.kind === 'Pending') return { pending: q.message };
+        obs = q.observation;
+      } else obs = await backend.apply(req);
       return { remaining: g.mode === 'ManagedFolder' ? obs.members : obs.members.filter((m) => g.members.includes(m)) };
     } catch (err) {
       if (err instanceof AccessError && err.reason === AccessReasons.BucketNotFound) {
@@ -714,7 +783,12 @@ export class CheckpointReconciler {
   private migrateRecord(cp: Checkpoint, placeVerified: boolean) {
     if (!placeVerified && cp.status?.grants === undefined) {
       // No record and a spec that is not this Checkpoint's own place: nothing may be touched.
-      return Promise.resolve({ cp, record: [] as GrantRecord[], problem: undefined as Problem | undefined });
+      return Promise.resolve({
+        cp,
+        record: [] as GrantRecord[],
+        problem: undefined as Problem | undefined,
+        pending: undefined as string | undefined,
+      });
     }
     return this.migrate(cp, undefined);
   }
@@ -771,6 +845,8 @@ export class CheckpointReconciler {
       const desired = this.desiredGrant(handover.plan, cp.metadata.namespace ?? '', cp.metadata.name ?? '');
       const r = await this.migrate(cp, desired);
       cp = r.cp;
+      // The job's grant is handed over and not read back yet: the finalizer waits for the wake-up.
+      if (r.pending !== undefined) return {};
       if (!r.problem) {
         const msg = `Checkpoint deleted while ${jobLabel(handover.live.job)} still runs: its access to ${cp.spec.uri} is kept and a new Checkpoint is created for it.`;
         this.deps.events.event(checkpointRef(cp), 'Warning', EventReasons.LiveCheckpointDeleted, msg);
@@ -791,6 +867,8 @@ export class CheckpointReconciler {
       });
       throw new RevokeBlocked(r.problem.message);
     }
+    // A revocation handed over and not read back yet: the finalizer stays until the wake-up shows it done.
+    if (r.pending !== undefined) return {};
     return this.removeFinalizer(r.cp);
   }
 
@@ -835,6 +913,7 @@ export class CheckpointReconciler {
       observedMembers?: readonly string[] | undefined;
       addedMembers?: readonly string[] | undefined;
       problem?: { reason: string; message: string } | undefined;
+      pending?: string | undefined;
       holdMs: number;
       grants?: readonly GrantRecord[] | undefined;
     },
@@ -855,6 +934,21 @@ export class CheckpointReconciler {
     if (derived.requeueAt) return { requeueAfterMs: Math.max(0, derived.requeueAt.getTime() - now.getTime()) };
     return {};
   }
+}
+
+/**
+ * The Checkpoint's status proves `grant` settled as of its last read-back: Bound, the record is exactly this one
+ * grant with exactly its members (nothing left to revoke or to add), grantedMembers shows them all, and AccessGranted
+ * is True/Granted for the current generation. Only drift made by someone else can differ: the periodic resync reads.
+ */
+export function settledGrant(cp: Checkpoint, grant: GrantRecord): boolean {
+  const st = cp.status;
+  if (st?.phase !== 'Bound' || st.grants?.length !== 1) return false;
+  const g = st.grants[0] as GrantRecord;
+  if (grantKey(g) !== grantKey(grant) || g.members.join('\n') !== grant.members.join('\n')) return false;
+  if ((st.grantedMembers ?? []).join('\n') !== grant.members.join('\n') || grant.members.length === 0) return false;
+  const c = findCondition(st.conditions, CheckpointConditions.AccessGranted);
+  return c?.status === 'True' && c.reason === Reasons.Granted && c.observedGeneration === (cp.metadata.generation ?? 0);
 }
 
 function sameStatus(a: CheckpointStatus | undefined, b: CheckpointStatus): boolean {

@@ -65,6 +65,11 @@ export interface CheckpointFacts {
   addedMembers?: readonly string[] | undefined;
   /** A problem the user must fix (or a failure worth showing); makes AccessGranted and Ready False. */
   problem?: { reason: string; message: string } | undefined;
+  /**
+   * A grant change handed to a backend that has not written it yet (BucketCondition's write slot): said in the
+   * GrantPending message while members are missing.
+   */
+  pending?: string | undefined;
   /** The policy's propagationHold in milliseconds. */
   holdMs: number;
   /**
@@ -205,10 +210,11 @@ export function deriveCheckpointStatus(f: CheckpointFacts): DerivedStatus {
       set(C.AccessGranted, 'False', ExtraReasons.NoMembers, msg);
       set(C.Ready, 'False', ExtraReasons.NoMembers, msg);
     } else if (!known) {
-      set(C.AccessGranted, 'Unknown', R.GrantPending, 'The grant has not been applied or read back yet.');
-      set(C.Ready, 'False', R.GrantPending, 'Waiting for the grant to be applied and read back.');
+      const queued = f.pending ? ` ${f.pending}` : '';
+      set(C.AccessGranted, 'Unknown', R.GrantPending, `The grant has not been applied or read back yet.${queued}`);
+      set(C.Ready, 'False', R.GrantPending, `Waiting for the grant to be applied and read back.${queued}`);
     } else if (missing.length > 0) {
-      const msg = `Waiting for ${missing.length} member(s) to be granted: ${list(missing)}.`;
+      const msg = `Waiting for ${missing.length} member(s) to be granted: ${list(missing)}.${f.pending ? ` ${f.pending}` : ''}`;
       set(C.AccessGranted, 'False', R.GrantPending, msg);
       set(C.Ready, 'False', R.GrantPending, msg);
     } else {

@@ -58,6 +58,8 @@ export interface ManagerOptions {
 export interface RunningManager {
   /** Enqueue every key now (what the periodic resync does). */
   resyncNow(): Promise<void>;
+  /** Queues a job's key: an access backend's change for it was answered (see AccessBackend.submit). */
+  wake(namespace: string, name: string): void;
   stop(opts?: { drain?: boolean }): Promise<void>;
 }
 
@@ -77,6 +79,9 @@ export function startManager(opts: ManagerOptions): RunningManager {
   const { informers: inf, logger } = opts;
   let policySet: PolicySet | undefined;
   const orphans = new Map<string, OrphanCandidate>();
+  // Keys whose next reconcile must read GCS (drift repair): every job key on a periodic or explicit resync. The
+  // first pass after start (a cold start, or a new leader) trusts a record that proves the grant settled.
+  const verify = new Set<string>();
 
   const view: ClusterView = {
     policySet: () => {
@@ -115,6 +120,7 @@ export function startManager(opts: ManagerOptions): RunningManager {
         throw err;
       }
     },
+    mustVerify: (ns, name) => verify.delete(`${ns}/${name}`),
     takeOrphan: (ns, name) => {
       const key = `${ns}/${name}`;
       const o = orphans.get(key);
@@ -243,7 +249,10 @@ export function startManager(opts: ManagerOptions): RunningManager {
     }
   };
 
-  const resyncNow = async () => {
+  const resyncNow = async (opts: { verify?: boolean } = { verify: true }) => {
+    if (opts.verify) {
+      for (const c of inf.checkpoints.list()) verify.add(`${c.metadata.namespace}/${c.metadata.name}`);
+    }
     enqueueAll();
     await scanOrphans();
   };
@@ -261,11 +270,12 @@ export function startManager(opts: ManagerOptions): RunningManager {
     timer.unref();
   };
   // The first full pass right away: it also finds orphans left while no controller ran.
-  resyncNow().catch((err) => logger.error({ err }, 'initial resync failed'));
+  resyncNow({ verify: false }).catch((err) => logger.error({ err }, 'initial resync failed'));
   schedule();
 
   return {
-    resyncNow,
+    resyncNow: () => resyncNow(),
+    wake: (ns, name) => enqueueJob(ns, name),
     async stop(stopOpts) {
       stopped = true;
       if (timer) clearTimeout(timer);

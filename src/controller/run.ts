@@ -1,6 +1,6 @@
 // Runs the Tidemark controller in this process: clients, informers, health/metrics server, leader election, and
 // the manager while leading. Used by `tidemark controller`, by the playground (through the CLI) and by tests.
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AccessBackend, AccessMode } from '../access/backend.js';
 import { BucketConditionBackend } from '../access/bucket-condition-backend.js';
 import { ManagedFolderBackend } from '../access/managed-folder-backend.js';
@@ -148,7 +148,24 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   // One leadership term: everything it acts through (Kubernetes client, GCS client, access backends, event
   // recorder) is fenced by the term's signal, so the moment leadership is lost nothing it started can write
   // (src/controller/fence.ts, issue 8 item 8). The informers are shared (they only read; a standby stays warm).
-  let term: { abort: AbortController; manager: RunningManager; gc: RunningGc; recorder: EventRecorder } | undefined;
+  let term:
+    | {
+        abort: AbortController;
+        manager: RunningManager;
+        gc: RunningGc;
+        recorder: EventRecorder;
+        /** Access changes handed to a backend and not answered yet. */
+        pendingChanges: () => number;
+      }
+    | undefined;
+  new Gauge({
+    name: 'tidemark_access_changes_pending',
+    help: 'Grant changes handed to an access backend (BucketCondition) whose write has not been answered yet',
+    registers: [registry],
+    collect() {
+      this.set(term?.pendingChanges() ?? 0);
+    },
+  });
   let stopping: Promise<void> = Promise.resolve();
   const startLeading = (parent?: AbortSignal) => {
     const abortTerm = new AbortController();
@@ -157,13 +174,20 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     const termRest = fencedRest(rest, signal);
     const gcs = createGcs({ ...gcsOptions, signal });
     const backends = new Map<AccessMode, AccessBackend>();
+    // BucketCondition changes are handed over, not waited for: the writer wakes the job's key when one lands.
+    let wake: (job: { namespace: string; name: string }) => void = () => {};
     const backend = (mode: AccessMode): AccessBackend => {
       let b = backends.get(mode);
       if (!b) {
         b =
           mode === 'ManagedFolder'
             ? new ManagedFolderBackend({ gcs })
-            : new BucketConditionBackend({ gcs, minWriteIntervalMs: cfg.bucketWriteIntervalMs });
+            : new BucketConditionBackend({
+                gcs,
+                minWriteIntervalMs: cfg.bucketWriteIntervalMs,
+                signal,
+                wake: (job) => wake(job),
+              });
         backends.set(mode, b);
       }
       return b;
@@ -202,7 +226,12 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       concurrency: cfg.concurrency,
       resyncMs: cfg.resyncMs,
     });
-    term = { abort: abortTerm, manager, gc, recorder };
+    wake = (job) => manager.wake(job.namespace, job.name);
+    const pendingChanges = () => {
+      const b = backends.get('BucketCondition');
+      return b instanceof BucketConditionBackend ? b.pending : 0;
+    };
+    term = { abort: abortTerm, manager, gc, recorder, pendingChanges };
     admission?.startLeading();
   };
   /**

@@ -1,7 +1,9 @@
-// The controller's one way to reach Cloud Storage: the googleapis storage v1 client (it has managedFolders; design §3).
+// The controller's one way to reach Cloud Storage: the storage v1 client of googleapis, from its per-API package
+// `@googleapis/storage` (same generated code and google-auth-library as `googleapis`, with managedFolders; design §3)
+// rather than the whole `googleapis` package, which alone takes Node from ~39 MB to ~154 MB RSS (this one: ~57 MB).
 // Authentication is Application Default Credentials (on GKE: the metadata server, i.e. Workload Identity), or a
 // static access token for development. An endpoint override points every call, media included, at another server.
-import { google, type storage_v1 } from 'googleapis';
+import { auth as googleAuth, type storage_v1, storage as storageClient } from '@googleapis/storage';
 
 export const STORAGE_SCOPE = 'https://www.googleapis.com/auth/devstorage.full_control';
 
@@ -34,14 +36,14 @@ export function createGcs(opts: GcsClientOptions): Gcs {
   const rootUrl = opts.endpoint ? `${opts.endpoint.replace(/\/+$/, '')}/` : undefined;
   let auth: storage_v1.Options['auth'];
   if (opts.accessToken) {
-    // Must be googleapis' own OAuth2 class: a client from another google-auth-library major drops headers.
-    const oauth = new google.auth.OAuth2();
+    // Must be the client package's own OAuth2 class: a client from another google-auth-library major drops headers.
+    const oauth = new googleAuth.OAuth2();
     oauth.setCredentials({ access_token: opts.accessToken });
     auth = oauth;
   } else {
-    auth = new google.auth.GoogleAuth({ scopes: [STORAGE_SCOPE] });
+    auth = new googleAuth.GoogleAuth({ scopes: [STORAGE_SCOPE] });
   }
-  const storage = google.storage({
+  const storage = storageClient({
     version: 'v1',
     auth,
     ...(rootUrl ? { rootUrl } : {}),

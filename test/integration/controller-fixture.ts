@@ -34,6 +34,10 @@ export interface Fixture {
     kubeconfig?: string;
     leaseNamespace?: string;
     webhook?: ControllerConfig['webhook'];
+    /** Reconciles at once (default 4). */
+    concurrency?: number;
+    /** Minimum time between two writes of one bucket's policy (default 200 ms). */
+    bucketWriteIntervalMs?: number;
   }): Promise<RunningControllerProcess>;
   cleanup(): Promise<void>;
 }
@@ -55,7 +59,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
         kubeconfig: opts.kubeconfig ?? testKubeconfigPath(),
         gcs: { endpoint: emu.url, accessToken: controllerToken },
         logger: createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'silent' }),
-        concurrency: 4,
+        concurrency: opts.concurrency ?? 4,
         resyncMs: 3_600_000,
         healthHost: '127.0.0.1',
         healthPort: 0,
@@ -63,7 +67,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
         leaseNamespace: opts.leaseNamespace ?? 'default',
         leaseName,
         identity: opts.identity,
-        bucketWriteIntervalMs: 200,
+        bucketWriteIntervalMs: opts.bucketWriteIntervalMs ?? 200,
         webhook: opts.webhook,
       });
       running.push(c);
@@ -332,13 +336,17 @@ export async function scenario(
   return { ns: ns.name, policyName, root, tag, pol };
 }
 
-/** Waits until the work queue is empty and no reconcile is running, and `more(text)` holds for the metrics. */
+/**
+ * Waits until the work queue is empty, no reconcile is running, no access change waits for its write (a
+ * BucketCondition change is handed over and its job woken when it lands), and `more(text)` holds for the metrics.
+ */
 async function settled(ctrl: RunningControllerProcess, what: string, more: (text: string) => boolean): Promise<void> {
   await waitFor(what, async () => {
     const text = await scrape(ctrl);
     const depth = sample(text, 'workqueue_depth', { name: 'tidemark' });
     const busy = sample(text, 'controller_runtime_active_workers', { controller: 'checkpoint' });
-    return more(text) && depth === 0 && busy === 0 ? true : undefined;
+    const queued = sample(text, 'tidemark_access_changes_pending', {});
+    return more(text) && depth === 0 && busy === 0 && queued === 0 ? true : undefined;
   });
 }
 

@@ -614,7 +614,12 @@ export class Sequence {
     const depth = value(/^workqueue_depth\{name="tidemark"\} (\S+)$/);
     const active = value(/^controller_runtime_active_workers\{controller="checkpoint"\} (\S+)$/);
     const reconciles = value(/^controller_runtime_reconcile_total\{controller="checkpoint",[^}]*\} (\S+)$/);
-    return { busy: depth > 0 || active > 0 ? `depth ${depth}, active ${active}` : undefined, reconciles };
+    // BucketCondition changes handed to the bucket's writer and not answered yet (their jobs are woken later).
+    const queued = value(/^tidemark_access_changes_pending (\S+)$/);
+    return {
+      busy: depth > 0 || active > 0 || queued > 0 ? `depth ${depth}, active ${active}, queued ${queued}` : undefined,
+      reconciles,
+    };
   }
 
   /** What still differs from a settled state (empty when settled). */
