@@ -30,7 +30,14 @@ export default defineConfig({
       // The end-to-end test (test/e2e/): a real PySpark job and the Hadoop GCS connector on the playground stack.
       {
         extends: true,
-        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 600_000, hookTimeout: 900_000 },
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          // Installs the pinned PySpark and connector once if they are not cached (test/e2e/tools.ts).
+          globalSetup: ['test/e2e/global-setup.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+        },
       },
       // The benchmarks' small versions as a process (their own stacks); see README "Benchmarks".
       { extends: true, test: { name: 'bench', include: ['test/bench/**/*.test.ts'], hookTimeout: 1_800_000 } },
