@@ -49,9 +49,8 @@ export default defineConfig({
           name: 'reliability',
           include: ['test/reliability/**/*.test.ts'],
           globalSetup: ['test/reliability/global-setup.ts'],
-          // Each file starts its own API server, emulator and controller processes on free ports, so its files share
-          // the pool with the other projects' (two at a time on 2 cores) instead of waiting for them all to finish,
-          // as a singleFork project would.
+          // Each file starts its own API server, emulator and controller processes: one file at a time on 2 cores.
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 1_800_000,
           hookTimeout: 900_000,
         },
