@@ -77,8 +77,6 @@ export interface PlanInput {
   namespaceExists: (namespace: string) => boolean;
   /** Per job prefix `<root>/<ns>/<job>/`, from the scan of the root. */
   usage: ReadonlyMap<string, PrefixUsage>;
-  /** Roots of other policies on the same bucket; any prefix under (or containing) one of them is never planned. */
-  otherRoots: readonly string[];
   /** Every CheckpointPolicy (this one included): overlap is decided by src/policy/overlap.ts over these. */
   policies?: readonly OverlapCandidate[] | undefined;
   /** The places every Checkpoint records (of any policy): a prefix overlapping another's record is never planned. */
@@ -195,10 +193,8 @@ export function planGc(input: PlanInput): GcPlan {
   const usageOf = (prefix: string): PrefixUsage => input.usage.get(prefix) ?? { objects: 0, bytes: 0 };
   const folderOf = (prefix: string) => input.folders?.get(prefix);
   const policies = input.policies ?? [];
-  // overlap.ts's answer (a deeper root of another policy under or inside the prefix), plus the explicit list.
-  const foreign = (prefix: string) =>
-    input.otherRoots.some((r) => pathsOverlap(prefix, `${r}/`)) ||
-    rootOwnerOf(policies, policy.name, policy.bucket, prefix) !== undefined;
+  // overlap.ts's answer: a deeper root of another policy under or inside the prefix.
+  const foreign = (prefix: string) => rootOwnerOf(policies, policy.name, policy.bucket, prefix) !== undefined;
   // Stricter: the place of another Checkpoint (any policy, any phase) inside, around or at the prefix.
   const recordedElsewhere = (namespace: string, name: string, bucket: string, prefix: string) =>
     (input.records ?? []).some(

@@ -161,6 +161,8 @@ class Run {
       '/apis/tidemark.dev/v1alpha1/checkpointpolicies',
     );
     const policy = all.items.find((x) => x.metadata.name === this.policyName);
+    /** The policy as the object of the run's Events (by name alone when it is gone). */
+    const eventsRef = policy ? policyRef(policy) : this.policyRefOf();
     // Whether this policy collects at all: it exists, is valid, and src/policy/overlap.ts does not shadow it (a
     // shadowed policy acts on nothing, as for provisioning). Otherwise only its Checkpoints already Deleting are
     // finished, from their own record (plan.ts).
@@ -235,7 +237,6 @@ class Run {
       namespaceExists: (ns) => nsSet.has(ns),
       usage,
       folders,
-      otherRoots: [],
       policies: all.items,
       records: everyCheckpoint.flatMap(recordedPlaces),
       resumeOnly: stop !== undefined,
@@ -304,11 +305,7 @@ class Run {
         try {
           const done =
             d.kind === 'Checkpoint'
-              ? await this.deleteCheckpoint(
-                  policy ? policyRef(policy) : this.policyRefOf(),
-                  d,
-                  byKey.get(`${d.namespace}/${d.name}`),
-                )
+              ? await this.deleteCheckpoint(eventsRef, d, byKey.get(`${d.namespace}/${d.name}`))
               : await this.deleteNoRecord(p, d);
           if (done) {
             report.checkpointsDeleted++;
@@ -324,7 +321,7 @@ class Run {
           this.say(`  error: gs://${d.bucket}/${d.prefix}: ${message}`);
           const cp = byKey.get(`${d.namespace}/${d.name}`);
           this.deps.events.event(
-            cp ? checkpointRef(cp) : policy ? policyRef(policy) : this.policyRefOf(),
+            cp ? checkpointRef(cp) : eventsRef,
             'Warning',
             'GarbageCollectionFailed',
             `gs://${d.bucket}/${d.prefix}: ${message}`,
@@ -353,7 +350,7 @@ class Run {
       soft;
     if (policy && !stop) await this.writeLastGC(policy, report, true);
     this.deps.events.event(
-      policy ? policyRef(policy) : this.policyRefOf(),
+      eventsRef,
       report.errors.length > 0 ? 'Warning' : 'Normal',
       dryRun ? 'GarbageCollectionDryRun' : 'GarbageCollected',
       report.message,

@@ -201,7 +201,6 @@ function runHistory(events: Event[], figures: { gcRuns: number; deleted: number;
           liveJob: (ns, name) => w.live.has(`${ns}/${name}`),
           namespaceExists: (ns) => w.namespaces[NS.indexOf(ns as (typeof NS)[number])] === true,
           usage,
-          otherRoots: [],
         });
         const planned = new Set(plan.deletions.map((d) => `${d.namespace}/${d.name}`));
         for (const key of planned) {

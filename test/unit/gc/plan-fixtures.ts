@@ -35,7 +35,6 @@ export function input(o: Partial<PlanInput>): PlanInput {
     liveJob: () => false,
     namespaceExists: () => true,
     usage: new Map(),
-    otherRoots: [],
     ...o,
   };
 }
@@ -45,3 +44,14 @@ export function decide(o: Partial<PlanInput>): string[] {
   const plan = planGc(input(o));
   return [...plan.deletions.map((d) => `${d.prefix} delete`), ...plan.kept.map((k) => `${k.prefix} ${k.reason}`)];
 }
+
+/** A CheckpointPolicy as overlap.ts reads it (name, creation time, bucket and root). */
+export function pol(name: string, rootPrefix: string, created: string, bucket = 'bkt-1') {
+  return { metadata: { name, creationTimestamp: created }, spec: { storage: { bucket, rootPrefix } } };
+}
+
+/** The planned policy `p` (oldest) and a later policy whose root lies inside ours, at `root`. */
+export const nestedRoot = (root: string) => [
+  pol('p', 'ckpt/prod', '2026-01-01T00:00:00Z'),
+  pol('q', root, '2026-02-01T00:00:00Z'),
+];

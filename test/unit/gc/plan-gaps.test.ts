@@ -3,14 +3,10 @@
 // managed folders of deleted namespaces.
 import { describe, expect, test } from 'vitest';
 import { type GcCheckpointFacts, type PlanInput, planGc, type RecordedPlace } from '../../../src/gc/plan.js';
-import { decide as baseDecide, input as baseInput, cp, H, NOW, policy } from './plan-fixtures.js';
+import { decide as baseDecide, input as baseInput, cp, H, NOW, pol, policy } from './plan-fixtures.js';
 
 const deleting = (name: string, o: Partial<GcCheckpointFacts> = {}) =>
   cp(name, { phase: 'Deleting', revokedAtMs: NOW - 48 * H, deletionStartMs: NOW - 47 * H, ...o });
-
-function pol(name: string, rootPrefix: string, created: string, bucket = 'bkt-1') {
-  return { metadata: { name, creationTimestamp: created }, spec: { storage: { bucket, rootPrefix } } };
-}
 
 const ownPolicies = [pol('p', 'ckpt/prod', '2026-01-01T00:00:00Z')];
 const input = (o: Partial<PlanInput>) => baseInput({ policies: ownPolicies, ...o });
@@ -105,9 +101,6 @@ describe('overlap: src/policy/overlap.ts, and the record rule on top', () => {
       pol('q', 'ckpt/prod/ns/a/x', '2026-02-01T00:00:00Z'),
     ];
     expect(decide({ policies, checkpoints: [cp('a')] })).toEqual(['ckpt/prod/ns/a/ OtherPolicyRoot']);
-    expect(decide({ otherRoots: ['ckpt/prod/ns/a/x'], checkpoints: [cp('a')] })).toEqual([
-      'ckpt/prod/ns/a/ OtherPolicyRoot',
-    ]);
     // A namespace-gone prefix too.
     expect(
       decide({

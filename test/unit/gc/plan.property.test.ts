@@ -203,7 +203,6 @@ function gc(m: Model, crashAfter: number | null, max: number): void {
     liveJob: (ns, name) => m.live.has(key(ns, name)),
     namespaceExists: (ns) => m.namespaces.has(ns),
     usage: m.usage(),
-    otherRoots: [],
   });
   expect(plan.deletions.length).toBeLessThanOrEqual(max);
   for (const d of plan.deletions) {

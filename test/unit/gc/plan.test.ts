@@ -1,7 +1,7 @@
 // The GC planner: a table of cases, each with the reason it holds.
 import { describe, expect, test } from 'vitest';
 import { type GcCheckpointFacts, type PlanInput, parseJobPrefix, planGc } from '../../../src/gc/plan.js';
-import { cp, decide, H, input, NOW, policy } from './plan-fixtures.js';
+import { cp, decide, H, input, NOW, nestedRoot, policy } from './plan-fixtures.js';
 
 describe('planGc: Checkpoints', () => {
   test.each<[string, GcCheckpointFacts, Partial<PlanInput>, string]>([
@@ -42,7 +42,12 @@ describe('planGc: Checkpoints', () => {
     ],
     ['prefix outside the root: never', cp('a', { prefix: 'other/ns/a/' }), {}, 'NotUnderRoot'],
     ['prefix of another namespace: never', cp('a', { prefix: 'ckpt/prod/other/a/' }), {}, 'NotUnderRoot'],
-    ['under another policy root nested in ours: never', cp('a'), { otherRoots: ['ckpt/prod/ns'] }, 'OtherPolicyRoot'],
+    [
+      'under another policy root nested in ours: never',
+      cp('a'),
+      { policies: nestedRoot('ckpt/prod/ns') },
+      'OtherPolicyRoot',
+    ],
   ])('%s', (_why, c, o, expected) => {
     const [only] = decide({ ...o, checkpoints: [c] });
     expect(only).toBe(`${c.prefix} ${expected}`);
@@ -61,7 +66,7 @@ describe('planGc: prefixes without a Checkpoint', () => {
     ],
     [
       'namespace gone, under another policy root: never',
-      { namespaceExists: () => false, otherRoots: ['ckpt/prod/gone'] },
+      { namespaceExists: () => false, policies: nestedRoot('ckpt/prod/gone') },
       'OtherPolicyRoot',
     ],
   ])('%s', (_why, o, expected) => {
