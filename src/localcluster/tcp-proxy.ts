@@ -6,7 +6,10 @@ import { connect, createServer, type Socket } from 'node:net';
 export interface TcpProxy {
   /** The port clients connect to. */
   port: number;
-  /** Milliseconds every chunk is held in each direction (0 = none); changes apply to chunks received afterwards. */
+  /**
+   * Milliseconds every chunk, and the end or reset of a connection, is held in each direction (0 = none); changes
+   * apply to what is received afterwards.
+   */
   delayMs: number;
   /** Connections accepted so far. */
   connections(): number;
@@ -53,10 +56,15 @@ export async function startTcpProxy(o: { targetPort: number; port?: number }): P
     for (const s of [client, upstream]) {
       open.add(s);
       s.on('close', () => open.delete(s));
-      // A reset on one side ends the other: the client then reconnects, as it would through a real proxy.
+      // A reset on one side ends the other: the client then reconnects, as it would through a real proxy. Like the
+      // data, the news of a reset is held for the delay in force (a slow link delivers the reset late too).
       s.on('error', () => {
-        client.destroy();
-        upstream.destroy();
+        const cut = () => {
+          client.destroy();
+          upstream.destroy();
+        };
+        if (proxy.delayMs > 0) setTimeout(cut, proxy.delayMs);
+        else cut();
       });
     }
     pipe(client, upstream);

@@ -18,10 +18,11 @@ export interface Scope {
   policyName: string;
   root: string;
   prefix(job: string): string;
-  members(): string[];
+  /** The members a live job's grant must hold: the principal of its own KSA (see createJob). */
+  members(job: string): string[];
 }
 
-/** A namespace with the `spark` KSA and a policy of `mode` selecting it, under a fresh root. */
+/** A namespace and a policy of `mode` selecting it, under a fresh root. Each job brings its own KSA (createJob). */
 export async function makeScope(
   stack: Stack,
   mode: Mode,
@@ -47,12 +48,18 @@ export async function makeScope(
     root,
     pol,
     prefix: (job) => `${root}/${ns.name}/${job}/`,
-    members: () => [wiPrincipal(ns.name, 'spark')],
+    members: (job) => [wiPrincipal(ns.name, job)],
   };
 }
 
+/**
+ * Creates a SparkApplication that runs as its own KSA (named like the job), as design §3 advises for BucketCondition:
+ * Google allows one principal a role under at most 20 conditions, so jobs sharing one KSA would stop at the 21st
+ * (the controller rightly refuses it with IamPolicyLimit; these suites keep far more jobs alive than that).
+ */
 export async function createJob(stack: Stack, scope: Scope, name: string): Promise<void> {
-  await apply(stack.kc, sparkApp(scope.ns, name));
+  await apply(stack.kc, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: scope.ns } });
+  await apply(stack.kc, sparkApp(scope.ns, name, { sa: name }));
 }
 
 export async function deleteJob(stack: Stack, scope: Scope, name: string): Promise<void> {
@@ -154,9 +161,9 @@ export async function judgeAccess(stack: Stack, e: Expectation): Promise<string[
   const claimed = new Set<Binding>();
   for (const scope of e.scopes) {
     const live = e.live.get(scope.policyName) ?? new Set<string>();
-    const want = sorted(scope.members());
     if (scope.mode === 'BucketCondition') {
       for (const job of live) {
+        const want = sorted(scope.members(job));
         const mine = tidemark.filter((b) => b.condition?.title === `${TITLE_PREFIX}${scope.ns}/${job}`);
         mine.forEach((b) => claimed.add(b));
         if (mine.length !== 1) problems.push(`${scope.ns}/${job}: ${mine.length} bindings, want 1`);
@@ -172,6 +179,7 @@ export async function judgeAccess(stack: Stack, e: Expectation): Promise<string[
         const other = policy.filter((b) => b.role !== ROLE && b.members.length > 0);
         if (other.length > 0) problems.push(`folder ${name}: unexpected roles ${JSON.stringify(other)}`);
         if (!live.has(job) && members.length > 0) problems.push(`folder ${name}: grant for gone job: ${members}`);
+        const want = sorted(scope.members(job));
         if (live.has(job) && sorted(members) !== want)
           problems.push(`folder ${name}: members ${members}, want ${want}`);
       }
@@ -195,10 +203,19 @@ export async function judgeReady(stack: Stack, e: Expectation): Promise<string[]
     for (const job of live) {
       const cp = cps.get(job);
       if (!cp) problems.push(`${scope.ns}/${job}: no Checkpoint`);
-      else if (!isReady(cp)) problems.push(`${scope.ns}/${job}: Checkpoint not Ready`);
+      else if (!isReady(cp)) problems.push(`${scope.ns}/${job}: Checkpoint not Ready (${describeStatus(cp)})`);
     }
   }
   return problems;
+}
+
+/** Phase, generation and conditions of a Checkpoint, for a judge's message. */
+function describeStatus(cp: Checkpoint): string {
+  const st = cp.status;
+  const conds = (st?.conditions ?? []).map(
+    (c) => `${c.type}=${c.status} ${c.reason} gen ${c.observedGeneration}: ${c.message}`,
+  );
+  return `phase ${st?.phase ?? '-'}, generation ${cp.metadata?.generation}, grants ${JSON.stringify(st?.grants ?? [])}; ${conds.join('; ')}`;
 }
 
 /** Waits until both judges find nothing wrong; on timeout throws with what was still wrong. */
