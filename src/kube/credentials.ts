@@ -18,10 +18,10 @@ export interface KubeConnectionConfig {
   getCurrentCluster(): { server: string; proxyUrl?: string | undefined } | null;
   applyToHTTPSOptions(options: https.RequestOptions): Promise<void>;
   /**
-   * Called after a 401: drops cached credentials that may have gone stale (exec results, token files). Returns
-   * whether there was something to refresh, i.e. whether the request is worth sending again.
+   * Called after a 401 with the options the refused request was sent with: drops cached credentials that may have
+   * gone stale (that exec result, token files). Returns whether sending the request again may succeed.
    */
-  refreshCredentials?(): boolean;
+  refreshCredentials?(refused: https.RequestOptions): boolean;
 }
 
 interface ExecResult {
@@ -61,12 +61,25 @@ export class KubeCredentials implements KubeConnectionConfig {
     return text;
   }
 
-  refreshCredentials(): boolean {
+  refreshCredentials(refused: https.RequestOptions): boolean {
     const user = this.selected.user;
-    const had = this.exec.result !== undefined || (user.tokenFile !== undefined && this.files.has(user.tokenFile));
-    this.exec = {};
-    if (user.tokenFile) this.files.delete(user.tokenFile);
-    return had;
+    if (user.token !== undefined) return false;
+    if (user.tokenFile !== undefined) {
+      this.files.delete(user.tokenFile);
+      return true;
+    }
+    if (!user.exec) return false;
+    // Only the credential the request was refused with is dropped: when many requests in flight are refused at
+    // once, the first drops it and the others wait for the same new run of the plugin.
+    const r = this.exec.result;
+    const auth = (refused.headers as Record<string, string> | undefined)?.Authorization;
+    if (
+      r &&
+      ((r.token !== undefined && auth === `Bearer ${r.token}`) || (r.cert !== undefined && refused.cert === r.cert))
+    ) {
+      this.exec = {};
+    }
+    return true;
   }
 
   async applyToHTTPSOptions(options: https.RequestOptions): Promise<void> {

@@ -211,11 +211,12 @@ export class KubeRest {
   ): Promise<http.IncomingMessage> {
     let refreshed = false;
     for (let tries429 = 0; ; ) {
+      const sent: https.RequestOptions = {};
       try {
-        return await this.sendOnce(method, path, opts, signal);
+        return await this.sendOnce(method, path, opts, signal, sent);
       } catch (err) {
         if (!(err instanceof KubeApiError)) throw err;
-        if (err.statusCode === 401 && !refreshed && this.kubeConfig.refreshCredentials?.()) {
+        if (err.statusCode === 401 && !refreshed && this.kubeConfig.refreshCredentials?.(sent)) {
           refreshed = true;
           continue;
         }
@@ -227,15 +228,20 @@ export class KubeRest {
     }
   }
 
-  /** Sends a request and resolves with the response once its status line arrived (status is checked). */
+  /**
+   * Sends a request and resolves with the response once its status line arrived (status is checked). `options`
+   * (empty) is filled with what was sent, for the 401 handling.
+   */
   private async sendOnce(
     method: string,
     path: string,
     opts: RequestOptions,
     signal: AbortSignal,
+    options: https.RequestOptions,
   ): Promise<http.IncomingMessage> {
     const url = this.url(path, opts.query);
-    const options: https.RequestOptions = { method, headers: { Accept: 'application/json' } };
+    options.method = method;
+    options.headers = { Accept: 'application/json' };
     await this.kubeConfig.applyToHTTPSOptions(options);
     options.agent = this.agentFor(options, url.protocol);
     const headers = options.headers as Record<string, string>;

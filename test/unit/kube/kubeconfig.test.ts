@@ -205,7 +205,7 @@ describe('kubeconfig: in-cluster service account', () => {
     expect(await auth()).toEqual({ ca: 'SA-CA', auth: 'Bearer sa-token-2' });
     writeFileSync(join(sa, 'token'), 'sa-token-3\n');
     // A 401 re-reads it at once.
-    expect(creds.refreshCredentials()).toBe(true);
+    expect(creds.refreshCredentials({})).toBe(true);
     expect((await auth()).auth).toBe('Bearer sa-token-3');
   });
 
@@ -310,7 +310,12 @@ process.stdout.write(JSON.stringify({ apiVersion: info.apiVersion, kind: 'ExecCr
       now += 600_000; // past the expiry
       process.env.EXPIRES_AT = String(now + 3_600_000);
       expect(await token()).toBe('Bearer tok-2');
-      expect(creds.refreshCredentials()).toBe(true);
+      // Refused: tok-2 is dropped and the plugin runs again; a refusal of an older token (a request sent before)
+      // keeps the new one.
+      const refused = (t: string) => creds.refreshCredentials({ headers: { Authorization: `Bearer ${t}` } });
+      expect(refused('tok-2')).toBe(true);
+      expect(await token()).toBe('Bearer tok-3');
+      expect(refused('tok-2')).toBe(true);
       expect(await token()).toBe('Bearer tok-3');
       expect(runs(cmd)).toBe(3);
     } finally {
