@@ -48,30 +48,6 @@ async function remaining(stack: Stack, prefix: string): Promise<number> {
   return r.items?.length ?? 0;
 }
 
-async function warmLists(stack: Stack): Promise<void> {
-  const paths = [
-    '/apis/tidemark.dev/v1alpha1/checkpoints',
-    '/apis/tidemark.dev/v1alpha1/checkpointpolicies',
-    '/apis/sparkoperator.k8s.io/v1beta2/sparkapplications',
-    '/apis/sparkoperator.k8s.io/v1beta2/scheduledsparkapplications',
-    '/api/v1/namespaces',
-  ];
-  const deadline = Date.now() + 60_000;
-  for (const path of paths) {
-    for (;;) {
-      const ok = await stack.rest.request('GET', path).then(
-        () => true,
-        (err: unknown) => {
-          if (Date.now() > deadline) throw err;
-          return false;
-        },
-      );
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
-
 /**
  * The GCS HTTP calls between two snapshots: every HTTP request (a batch once) except the metadata server's token
  * requests, which are not Cloud Storage calls.
@@ -144,10 +120,6 @@ export async function gc(o: BenchOptions): Promise<Recorder> {
     rec.note(
       `gcloud storage rm -r: ${gObjects} objects in ${g.seconds.toFixed(1)} s (${gRate.toFixed(0)} objects/s), ${gCalls.httpRequests} HTTP calls, peak RSS ${g.peakRssMB.toFixed(0)} MB (process tree)`,
     );
-
-    // A fresh API server answers 429 "storage is (re)initializing" to the first lists of a new CRD for a while, and
-    // `tidemark gc` does not retry that (reported): wait until the lists it makes succeed, as on a running cluster.
-    await warmLists(stack);
 
     // Tidemark: one run of `tidemark gc` (bin/tidemark.js, what `npx tidemark` runs, started directly so that the
     // sampled process is the GC itself and not npx).

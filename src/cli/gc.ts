@@ -21,7 +21,7 @@ async function gcModules() {
     import('../access/managed-folder-backend.js'),
     import('../gc/run.js'),
     import('../gcs/client.js'),
-    import('../kube/client.js'),
+    import('../kube/kubeconfig.js'),
     import('../kube/events.js'),
     import('../kube/log.js'),
     import('../kube/rest.js'),

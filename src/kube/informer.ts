@@ -19,9 +19,8 @@ import { sleep } from './sleep.js';
 /**
  * A robust informer: list + watch of one resource into a local cache, with handlers for add/update/delete.
  *
- * Built directly on list and watch requests (through KubeRest, which authenticates with the library's
- * KubeConfig) rather than on @kubernetes/client-node's `makeInformer`, because that informer (ListWatch in
- * cache.js, 1.4):
+ * Built directly on list and watch requests (through KubeRest, authenticated by our own kubeconfig.ts) rather than
+ * on @kubernetes/client-node's `makeInformer`, because that informer (ListWatch in cache.js, 1.4):
  * - stops for good on any error except 410 (a network blip, a 403, a deleted CRD, an API server restart);
  * - cannot ask for bookmarks or a server-side watch timeout, so a watch that went silent is never noticed;
  * - never relists while its watch looks fine, so a missed event stays missed;

@@ -1,18 +1,30 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubeConnectionConfig } from './credentials.js';
 
 /**
- * A raw JSON client for the Kubernetes API, authenticated by a KubeConfig from @kubernetes/client-node.
+ * A raw JSON client for the Kubernetes API, authenticated by our own kubeconfig (`loadKubeConfig` in kubeconfig.ts)
+ * or by any object with the same two methods, such as @kubernetes/client-node's KubeConfig (tests use it).
  *
  * Why not the generated typed clients for the runtime's own calls: they run every object through an
  * ObjectSerializer that turns timestamps into Date objects and writes MicroTime fields (Lease.renewTime,
  * Event.eventTime) with millisecond precision, and their watch helper cannot pass `allowWatchBookmarks` or
  * `timeoutSeconds` and drops the server's Status body on errors. Plain JSON in, plain JSON out keeps the cache
- * small, the wire format exact and the errors informative. Authentication, TLS and proxies still come from the
- * library (`KubeConfig.applyToHTTPSOptions`).
+ * small, the wire format exact and the errors informative. Authentication and TLS come from the configuration's
+ * `applyToHTTPSOptions`.
+ *
+ * Retries: a 401 is sent again once after `refreshCredentials()` (an exec plugin's token expired early, a rotated
+ * token file); a 429 (API priority and fairness, "storage is (re)initializing") is sent again after its Retry-After,
+ * up to RETRIES_429 times, for requests that are safe to repeat: GET, PUT carrying metadata.resourceVersion, DELETE
+ * carrying preconditions.
  */
+
+/** How many times a 429 is retried by default, and the bounds of the wait (the server's Retry-After, default 1 s). */
+export const RETRIES_429 = 5;
+const RETRY_AFTER_MIN_S = 1;
+const RETRY_AFTER_MAX_S = 10;
 
 /** A resource kind as the API serves it. `group` is '' for the core group. */
 export interface ResourceType {
@@ -65,6 +77,8 @@ export class KubeApiError extends Error {
     message: string,
     readonly method: string,
     readonly path: string,
+    /** The server's Retry-After header, in seconds, when it sent one. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(`${method} ${path}: ${statusCode} ${reason}: ${message}`);
   }
@@ -120,17 +134,19 @@ export class KubeRest {
   readonly server: URL;
   private readonly timeoutMs: number;
   private readonly proxied: boolean;
+  private readonly retries429: number;
   private pooled: { fingerprint: string; agent: http.Agent } | undefined;
 
   constructor(
-    readonly kubeConfig: KubeConfig,
-    opts: { timeoutMs?: number } = {},
+    readonly kubeConfig: KubeConnectionConfig,
+    opts: { timeoutMs?: number; retries429?: number } = {},
   ) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.proxied = Boolean(cluster.proxyUrl);
+    this.retries429 = opts.retries429 ?? RETRIES_429;
   }
 
   /**
@@ -186,15 +202,46 @@ export class KubeRest {
     return url;
   }
 
-  /** Sends a request and resolves with the response once its status line arrived (status is checked). */
+  /** `sendOnce`, with the retries described at the top of this file. */
   private async send(
     method: string,
     path: string,
     opts: RequestOptions,
     signal: AbortSignal,
   ): Promise<http.IncomingMessage> {
+    let refreshed = false;
+    for (let tries429 = 0; ; ) {
+      const sent: https.RequestOptions = {};
+      try {
+        return await this.sendOnce(method, path, opts, signal, sent);
+      } catch (err) {
+        if (!(err instanceof KubeApiError)) throw err;
+        if (err.statusCode === 401 && !refreshed && this.kubeConfig.refreshCredentials?.(sent)) {
+          refreshed = true;
+          continue;
+        }
+        if (err.statusCode !== 429 || tries429 >= this.retries429 || !repeatable(method, opts)) throw err;
+        tries429++;
+        const seconds = Math.min(RETRY_AFTER_MAX_S, Math.max(RETRY_AFTER_MIN_S, err.retryAfterSeconds ?? 0));
+        await sleep(seconds * 1000, undefined, { signal });
+      }
+    }
+  }
+
+  /**
+   * Sends a request and resolves with the response once its status line arrived (status is checked). `options`
+   * (empty) is filled with what was sent, for the 401 handling.
+   */
+  private async sendOnce(
+    method: string,
+    path: string,
+    opts: RequestOptions,
+    signal: AbortSignal,
+    options: https.RequestOptions,
+  ): Promise<http.IncomingMessage> {
     const url = this.url(path, opts.query);
-    const options: https.RequestOptions = { method, headers: { Accept: 'application/json' } };
+    options.method = method;
+    options.headers = { Accept: 'application/json' };
     await this.kubeConfig.applyToHTTPSOptions(options);
     options.agent = this.agentFor(options, url.protocol);
     const headers = options.headers as Record<string, string>;
@@ -225,12 +272,14 @@ export class KubeRest {
     } catch {
       status = { message: text.slice(0, 500) };
     }
+    const retryAfter = Number(res.headers['retry-after']);
     throw new KubeApiError(
       code,
       status.reason || http.STATUS_CODES[code] || 'Unknown',
       status.message || text.slice(0, 500),
       method,
       path,
+      Number.isFinite(retryAfter) && res.headers['retry-after'] !== undefined ? retryAfter : undefined,
     );
   }
 
@@ -303,6 +352,22 @@ export class KubeRest {
 
   async delete(rt: ResourceType, name: string, namespace?: string, opts: RequestOptions = {}): Promise<unknown> {
     return this.request('DELETE', resourcePath(rt, { name, namespace }), opts);
+  }
+}
+
+/** Whether sending a request twice does no more than sending it once (the 429 retry's condition). */
+export function repeatable(method: string, opts: RequestOptions): boolean {
+  const body = opts.body as { metadata?: { resourceVersion?: unknown }; preconditions?: unknown } | undefined;
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      return true;
+    case 'PUT':
+      return typeof body?.metadata?.resourceVersion === 'string' && body.metadata.resourceVersion !== '';
+    case 'DELETE':
+      return body?.preconditions !== undefined && body.preconditions !== null;
+    default:
+      return false;
   }
 }
 
