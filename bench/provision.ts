@@ -96,14 +96,14 @@ export async function provision(o: BenchOptions): Promise<Recorder> {
         callsByMethod: byMethod,
         callsPerJobByMethod: Object.fromEntries(Object.entries(byMethod).map(([k, v]) => [k, v / jobs])),
         controllerRssMB: ((await stack.controllerMetric('process_resident_memory_bytes')) ?? 0) / 1e6,
-        // What limits the rate: reconciles run `--concurrency` (4) at a time, each taking the mean below; the CPU the
+        // What limits the rate: reconciles run `--concurrency` at a time, each taking the mean below; the CPU the
         // controller used over the window says whether it waited (GCS, API server) or computed.
         reconciles: m1.reconciles - m0.reconciles,
         meanReconcileSeconds: (m1.workSeconds - m0.workSeconds) / Math.max(1, m1.reconciles - m0.reconciles),
         controllerCpuSeconds: m1.cpuSeconds - m0.cpuSeconds,
       };
       rec.note(
-        `${mode}: ${m1.reconciles - m0.reconciles} reconciles, mean ${((m1.workSeconds - m0.workSeconds) / Math.max(1, m1.reconciles - m0.reconciles)).toFixed(3)} s each at --concurrency 4; controller CPU ${(m1.cpuSeconds - m0.cpuSeconds).toFixed(1)} s over ${seconds.toFixed(1)} s`,
+        `${mode}: ${m1.reconciles - m0.reconciles} reconciles, mean ${((m1.workSeconds - m0.workSeconds) / Math.max(1, m1.reconciles - m0.reconciles)).toFixed(3)} s each at --concurrency ${(await stack.controllerMetric('controller_runtime_max_concurrent_reconciles')) ?? '?'}; controller CPU ${(m1.cpuSeconds - m0.cpuSeconds).toFixed(1)} s over ${seconds.toFixed(1)} s`,
       );
       rec.note(
         `${mode}: ${jobs} jobs created in ${((created - t0) / 1000).toFixed(1)} s, all Ready after ${seconds.toFixed(1)} s; calls by method: ${JSON.stringify(byMethod)}`,

@@ -110,8 +110,10 @@ export class Stack {
   async startController(nodeArgs: string[] = []): Promise<void> {
     if (this.controller) throw new Error('the controller is already running');
     const env = new Map(Object.entries(this.env()));
+    // TIDEMARK_CONCURRENCY (the controller's own variable for --concurrency) is passed on, to compare settings.
+    const concurrency = process.env.TIDEMARK_CONCURRENCY;
     const c = await makeControllerComponent({
-      extraArgs: CONTROLLER_ARGS,
+      extraArgs: [...CONTROLLER_ARGS, ...(concurrency ? ['--concurrency', concurrency] : [])],
       nodeArgs,
       // A busy shared machine can take longer than the playground's 60 s.
       readyTimeoutMs: 300_000,
