@@ -129,6 +129,8 @@ interface Seen {
   route?: Route;
   method?: string;
   bucket?: string | undefined;
+  /** The object or managed folder the path names. */
+  name?: string | undefined;
   member?: string | undefined;
   headers?: IncomingHttpHeaders;
 }
@@ -155,6 +157,7 @@ export class Pipeline {
         method: seen.method ?? call.method,
         principal: seen.member ?? 'anonymous',
         ...(seen.bucket ? { bucket: seen.bucket } : {}),
+        ...(seen.name ? { name: seen.name } : {}),
         status: out.reset ? 0 : out.status,
         ...(ua ? { userAgent: Array.isArray(ua) ? ua.join(' ') : ua } : {}),
         ...(credential ? { credential } : {}),
@@ -186,6 +189,7 @@ export class Pipeline {
       seen.route = route;
       seen.method = method;
       seen.bucket = m.params.bucket;
+      seen.name = m.params.object ?? m.params.folder;
       const counted = !isEmulatorOp(route.op);
       if (opts.top && counted) counters.request();
       const headers = { ...call.headers };

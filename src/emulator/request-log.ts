@@ -19,6 +19,11 @@ export interface RequestLogEntry {
   principal: string;
   /** The bucket the call names, if any. */
   bucket?: string;
+  /**
+   * The object (objects.*) or managed folder (managedFolders.*) the call's path names, if any, e.g. what a delete
+   * removed (an upload names its object in the query, not the path: absent there).
+   */
+  name?: string;
   /** The answer's HTTP status; 0 for a connection reset. */
   status: number;
   /** The User-Agent header as sent. */

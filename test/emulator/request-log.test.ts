@@ -34,8 +34,19 @@ describe('GET /_emulator/requests', () => {
     const insert = log.entries.find((e) => e.op === 'storage.objects.insert');
     expect(insert?.status).toBe(200);
     expect(insert?.credential).not.toBe(get?.credential);
+    // The object the path names (the download's), decoded; an upload names it in the query, so not there.
+    expect(get?.name).toBe('a.txt');
+    expect(insert?.name).toBeUndefined();
     // Emulator-only endpoints are not logged.
     expect(log.entries.some((e) => e.op.startsWith('emulator.'))).toBe(false);
+  });
+
+  it('names the object a delete removed, decoded', async () => {
+    await gcs.bucket(B).file('dir/b c.txt').save('b', { resumable: false });
+    const before = await adminJson<Log>(emu, '/_emulator/requests');
+    await gcs.bucket(B).file('dir/b c.txt').delete();
+    const log = await adminJson<Log>(emu, `/_emulator/requests?since=${before.lastSeq}`);
+    expect(log.entries.map((e) => [e.op, e.name])).toEqual([['storage.objects.delete', 'dir/b c.txt']]);
   });
 
   it('counts injected faults by kind and logs a reset as status 0', async () => {

@@ -34,8 +34,6 @@ describe('reliability: API server faults', () => {
       test: 'apiserver-faults',
       faultsInjected: faults,
       jobs,
-      histories: 0,
-      violations: 0,
       wallMs: Date.now() - started,
     });
     await stack?.stop();

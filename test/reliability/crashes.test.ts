@@ -1,9 +1,11 @@
 // Issue 15 item 3: controller crashes. `kill -9` of the controller in the middle of provisioning, of a bucket-policy
-// write (BucketCondition mode) and of a GC run (`tidemark gc` as a process), at random points, repeated; then a
-// restart. It resumes: every live job ends Ready with exactly its grant, every gone one revoked, the GC finishes
+// write (BucketCondition mode) and of a GC run (`tidemark gc` as a process, and the controller's own scheduled GC),
+// at random points, repeated; then a restart. It resumes: every live job ends Ready with exactly its grant, every gone one revoked, the GC finishes
 // where it stopped (status.deletion), nothing outside the stale prefixes is touched, no Checkpoint stays Deleting.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../harness/kube.js';
+import { apply, waitFor } from '../harness/kube.js';
 import { isLong, recordFigures } from './figures.js';
 import { type Stack, startStack } from './stack.js';
 import {
@@ -19,6 +21,12 @@ import {
 
 const ROUNDS = isLong() ? 12 : 3;
 const GC_KILLS = isLong() ? 4 : 1;
+/** Kills of the controller during its own scheduled GC, and objects per seeded prefix. */
+const CONTROLLER_GC_KILLS = isLong() ? 5 : 2;
+const SEEDED = isLong() ? 400 : 150;
+/** A schedule that does not fire during a test (29 February), until the test switches to every minute. */
+const NEVER = '0 0 29 2 *';
+const DAY = 86_400_000;
 
 describe('reliability: controller crashes', () => {
   let stack: Stack;
@@ -33,8 +41,6 @@ describe('reliability: controller crashes', () => {
       test: 'crashes',
       faultsInjected: kills,
       jobs,
-      histories: 0,
-      violations: 0,
       wallMs: Date.now() - started,
     });
     await stack?.stop();
@@ -154,8 +160,7 @@ describe('reliability: controller crashes', () => {
       if (finished) break;
       await new Promise((r) => setTimeout(r, randomMs(1500)));
       await gc.kill('SIGKILL');
-      killed++;
-      kills++;
+      killed++; // counted in this test's own figures, not in the file's
     }
     expect(killed).toBeGreaterThan(0);
     const deleting = (await checkpoints(stack, scope.ns)).filter((c) => c.status?.phase === 'Deleting');
@@ -182,11 +187,126 @@ describe('reliability: controller crashes', () => {
     recordFigures({
       test: 'crashes-gc',
       faultsInjected: killed,
-      jobs: 0,
-      histories: 0,
-      violations: 0,
-      wallMs: 0,
       notes: { deletingAfterKill: deleting.length },
+    });
+  });
+
+  it(`kill -9 of the controller during its own scheduled GC, at random points (${CONTROLLER_GC_KILLS} times); the restarted one finishes it and touches nothing else`, async () => {
+    const started = Date.now();
+    if (stack.controllers().length === 0) await stack.startController();
+    const gc = { dryRun: false, maxDeletesPerRun: 100 };
+    const scope = await makeScope(stack, 'ManagedFolder', {
+      retention: { afterRelease: '2s' },
+      gc: { ...gc, schedule: NEVER },
+    });
+    const staleJobs = ['old-0', 'old-1', 'old-2', 'old-3', 'old-4', 'old-5'];
+    // Live: 'old-00' shares the characters of the stale 'old-0/' but for the slash. Retained: released, annotated.
+    const liveJobs = ['keep-0', 'old-00'];
+    const retainedJobs = ['kept-0'];
+    const allJobs = [...staleJobs, ...liveJobs, ...retainedJobs];
+    for (const j of allJobs) await createJob(stack, scope, j);
+    jobs += allJobs.length;
+    await waitConverged(stack, { scopes: [scope], live: new Map([[scope.policyName, new Set(allJobs)]]) }, 120_000);
+    // Seeded straight into the store: every job's prefix, two prefixes of a namespace that never existed here
+    // (stale: no record, last written 30 days ago), and a sibling of the root (never touched).
+    const gone = [`${scope.root}/gone-${scope.ns}/job-a/`, `${scope.root}/gone-${scope.ns}/job-b/`];
+    const seed = (prefix: string, n: number, at?: number) =>
+      stack.emu.seedObjects(
+        stack.bucket,
+        Array.from({ length: n }, (_, i) => `${prefix}q1/state/${String(i).padStart(5, '0')}.delta`),
+        Buffer.from('x'),
+        at,
+      );
+    for (const j of allJobs) seed(scope.prefix(j), SEEDED);
+    for (const p of gone) seed(p, SEEDED, Date.now() - 30 * DAY);
+    seed(`${scope.root}-sibling/x/`, 5);
+    for (const j of retainedJobs) await annotateCheckpoint(stack, scope.ns, j, { 'tidemark.dev/retain': 'true' });
+    for (const j of [...staleJobs, ...retainedJobs]) await deleteJob(stack, scope, j);
+    await waitConverged(stack, { scopes: [scope], live: new Map([[scope.policyName, new Set(liveJobs)]]) }, 120_000);
+    await waitFor(
+      'the released Checkpoints to be Released with no grant',
+      async () => {
+        const released = [...staleJobs, ...retainedJobs];
+        const cps = (await checkpoints(stack, scope.ns)).filter((c) => released.includes(c.metadata?.name ?? ''));
+        return (
+          cps.length === released.length &&
+          cps.every((c) => c.status?.phase === 'Released' && !c.status?.grants?.length)
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
+    const stalePrefixes = [...staleJobs.map((j) => scope.prefix(j)), ...gone];
+    const isStale = (name: string) => stalePrefixes.some((p) => name.startsWith(p));
+    const seeded = [
+      ...(await listObjects(stack, `${scope.root}/`)),
+      ...(await listObjects(stack, `${scope.root}-sibling/`)),
+    ];
+    const staleObjects = seeded.filter(isStale).length;
+
+    // Deletes are slow (each batch part 20 ms), so that a run lasts long enough to be killed in its middle; the
+    // controller's own schedule (every minute) runs it.
+    await stack.setEmulatorConfig({
+      faults: [{ op: 'storage.objects.delete', rate: 1, kind: 'slow', delayMs: 20, member: controllerMember() }],
+    });
+    const since = (await stack.requests()).lastSeq;
+    const log = requestCounter(stack, since);
+    await apply(stack.kc, {
+      ...scope.pol,
+      spec: { ...(scope.pol as { spec: object }).spec, gc: { ...gc, schedule: '* * * * *' } },
+    } as KubernetesObject);
+    const killedAt: number[] = [];
+    for (let i = 0; i < CONTROLLER_GC_KILLS; i++) {
+      // k random deletes into the run (or into the run that resumes it), leaving some for the next kills (the
+      // killed process's batches in flight land meanwhile: counted before choosing).
+      await log.poll();
+      const left = staleObjects - log.deletes;
+      const target = log.deletes + 1 + randomMs(Math.floor(left / (CONTROLLER_GC_KILLS - i + 1)));
+      await waitFor('the controller GC to delete objects', async () => (await log.poll()).deletes >= target, {
+        // The next minute's run, or the restarted leader's resume once the dead one's leases expired.
+        timeoutMs: 150_000,
+        intervalMs: 50,
+      });
+      for (const c of stack.controllers()) await c.kill9();
+      killedAt.push(log.deletes);
+      await stack.startController();
+    }
+    await stack.setEmulatorConfig({ faults: [] });
+    const deletingAfterKills = (await checkpoints(stack, scope.ns)).filter(
+      (c) => c.status?.phase === 'Deleting',
+    ).length;
+    await waitFor(
+      'every stale prefix to be gone, its Checkpoint too (none left Deleting)',
+      async () => {
+        const names = new Set((await checkpoints(stack, scope.ns)).map((c) => c.metadata?.name ?? ''));
+        if (staleJobs.some((j) => names.has(j))) return false;
+        for (const p of stalePrefixes) if ((await listObjects(stack, p)).length > 0) return false;
+        return true;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000 },
+    );
+    // Exactly the stale prefixes' objects went: every object of a live or retained job and the sibling's is there.
+    const now = [
+      ...(await listObjects(stack, `${scope.root}/`)),
+      ...(await listObjects(stack, `${scope.root}-sibling/`)),
+    ];
+    expect(now.sort()).toEqual(seeded.filter((n) => !isStale(n)).sort());
+    const cps = await checkpoints(stack, scope.ns);
+    expect(cps.filter((c) => c.status?.phase === 'Deleting').map((c) => c.metadata?.name)).toEqual([]);
+    expect(cps.map((c) => c.metadata?.name ?? '').sort()).toEqual([...liveJobs, ...retainedJobs].sort());
+    // Nothing outside the stale prefixes was touched: every delete the request log shows, by anyone, is under one.
+    await log.poll();
+    expect(log.dropped).toBe(0);
+    expect(log.outside(isStale)).toEqual([]);
+    recordFigures({
+      test: 'crashes-controller-gc',
+      faultsInjected: killedAt.length,
+      wallMs: Date.now() - started,
+      notes: {
+        staleObjects,
+        deletesWhenKilled: killedAt.join('/'),
+        deletingAfterKills,
+        deleteCalls: log.deletes,
+      },
     });
   });
 });
@@ -212,17 +332,59 @@ async function writeObjects(stack: Stack, prefix: string, count: number): Promis
 }
 
 async function countObjects(stack: Stack, prefix: string): Promise<number> {
-  let count = 0;
+  return (await listObjects(stack, prefix)).length;
+}
+
+/** The names of the objects under `prefix`, read as the emulator's admin. */
+async function listObjects(stack: Stack, prefix: string): Promise<string[]> {
+  const names: string[] = [];
   let token: string | undefined;
   do {
-    const q = new URLSearchParams({ prefix, maxResults: '1000' });
+    const q = new URLSearchParams({ prefix, maxResults: '1000', fields: 'items(name),nextPageToken' });
     if (token) q.set('pageToken', token);
-    const page = await stack.admin<{ items?: unknown[]; nextPageToken?: string }>(
+    const page = await stack.admin<{ items?: { name: string }[]; nextPageToken?: string }>(
       'GET',
       `/storage/v1/b/${stack.bucket}/o?${q}`,
     );
-    count += page.items?.length ?? 0;
+    for (const o of page.items ?? []) names.push(o.name);
     token = page.nextPageToken;
   } while (token);
-  return count;
+  return names;
+}
+
+async function annotateCheckpoint(stack: Stack, ns: string, name: string, annotations: Record<string, string>) {
+  await KubernetesObjectApi.makeApiClient(stack.kc).patch(
+    { apiVersion: 'tidemark.dev/v1alpha1', kind: 'Checkpoint', metadata: { name, namespace: ns, annotations } },
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    PatchStrategy.MergePatch,
+  );
+}
+
+/**
+ * The emulator's request log from `since` on, read a page at a time: how many object deletes were answered, and
+ * every object or managed folder delete (by anyone) whose name fails a test.
+ */
+function requestCounter(stack: Stack, since: number) {
+  let seq = since;
+  const deleted: string[] = [];
+  const c = {
+    deletes: 0,
+    dropped: 0,
+    async poll() {
+      const r = await stack.requests(seq);
+      for (const e of r.entries) {
+        if (e.op !== 'storage.objects.delete' && e.op !== 'storage.managedFolders.delete') continue;
+        deleted.push(e.name ?? '(no name)');
+        if (e.op === 'storage.objects.delete' && e.status >= 200 && e.status < 300) c.deletes++;
+      }
+      c.dropped = r.dropped;
+      seq = r.lastSeq;
+      return c;
+    },
+    outside: (inside: (name: string) => boolean) => deleted.filter((n) => !inside(n)),
+  };
+  return c;
 }

@@ -66,8 +66,6 @@ describe('reliability: leader failover', () => {
       test: 'failover',
       faultsInjected: takeovers.length,
       jobs,
-      histories: 0,
-      violations: 0,
       wallMs: Date.now() - started,
       notes: { maxTakeoverMs: Math.max(0, ...takeovers) },
     });

@@ -23,8 +23,10 @@ export interface Figures {
 /** Whether the long version was asked for (TIDEMARK_RELIABILITY=long). */
 export const isLong = (): boolean => process.env.TIDEMARK_RELIABILITY === 'long';
 
-export function recordFigures(f: Figures): void {
+/** Records a test's figures; the counts it does not give are 0. */
+export function recordFigures(f: Pick<Figures, 'test'> & Partial<Figures>): void {
+  const all: Figures = { faultsInjected: 0, jobs: 0, histories: 0, violations: 0, wallMs: 0, ...f };
   const dir = inject('reliabilityFiguresDir');
   const file = join(dir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(file, JSON.stringify(f));
+  writeFileSync(file, JSON.stringify(all));
 }

@@ -68,8 +68,6 @@ describe('reliability: GCS faults', () => {
       test: 'gcs-faults',
       faultsInjected: faults,
       jobs: JOBS + back.length,
-      histories: 0,
-      violations: 0,
       wallMs: Date.now() - started,
       notes: { foreignWrites: writer.writes, foreignKept: writer.kept.length, ...counters.faults },
     });

@@ -10,6 +10,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type GcCheckpointFacts, type PrefixUsage, planGc } from '../../src/gc/plan.js';
+import { recordFigures } from './figures.js';
 
 const LONG = process.env.TIDEMARK_RELIABILITY === 'long';
 const RUNS = LONG ? 10_000 : 200;
@@ -227,6 +228,7 @@ describe('random histories against the pure GC planner (issue 15)', () => {
   it(`no live, Bound or retained prefix is planned, every stale one is, in the run after it becomes stale (${RUNS} histories)`, () => {
     const figures = { gcRuns: 0, deleted: 0, kept: 0 };
     let histories = 0;
+    const started = Date.now();
     try {
       fc.assert(
         fc.property(fc.array(event, { minLength: 5, maxLength: 40 }), (events) => {
@@ -239,6 +241,14 @@ describe('random histories against the pure GC planner (issue 15)', () => {
       console.log(
         `[histories, pure planner] seed ${SEED}: ${histories} histories run (shrinking included), ${figures.gcRuns} GC runs checked, ${figures.deleted} stale prefixes planned, ${figures.kept} kept; invariant violations: ${histories > RUNS ? 'see the failure' : 0}`,
       );
+      // More runs than asked for means fast-check was shrinking a failure: at least one violation.
+      recordFigures({
+        test: 'histories-planner',
+        histories,
+        violations: histories > RUNS ? 1 : 0,
+        wallMs: Date.now() - started,
+        notes: { gcRuns: figures.gcRuns, stalePlanned: figures.deleted, kept: figures.kept },
+      });
     }
   }, 600_000);
 });
