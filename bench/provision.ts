@@ -103,7 +103,7 @@ export async function provision(o: BenchOptions): Promise<Recorder> {
         controllerCpuSeconds: m1.cpuSeconds - m0.cpuSeconds,
       };
       rec.note(
-        `${mode}: ${m1.reconciles - m0.reconciles} reconciles, mean ${((m1.workSeconds - m0.workSeconds) / Math.max(1, m1.reconciles - m0.reconciles)).toFixed(3)} s each at --concurrency ${(await stack.controllerMetric('controller_runtime_max_concurrent_reconciles')) ?? '?'}; controller CPU ${(m1.cpuSeconds - m0.cpuSeconds).toFixed(1)} s over ${seconds.toFixed(1)} s`,
+        `${mode}: ${m1.reconciles - m0.reconciles} reconciles, mean ${((m1.workSeconds - m0.workSeconds) / Math.max(1, m1.reconciles - m0.reconciles)).toFixed(3)} s each at --concurrency ${(await stack.controllerMetric('controller_runtime_max_concurrent_reconciles', { controller: 'checkpoint' })) ?? '?'}; controller CPU ${(m1.cpuSeconds - m0.cpuSeconds).toFixed(1)} s over ${seconds.toFixed(1)} s`,
       );
       rec.note(
         `${mode}: ${jobs} jobs created in ${((created - t0) / 1000).toFixed(1)} s, all Ready after ${seconds.toFixed(1)} s; calls by method: ${JSON.stringify(byMethod)}`,

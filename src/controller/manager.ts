@@ -66,8 +66,11 @@ export interface RunningManager {
 const JOB = 'job:';
 
 /** True when only status (and the resourceVersion that comes with it) differs. */
-function statusOnlyChange(a: Checkpoint, b: Checkpoint): boolean {
-  const m = (c: Checkpoint) => {
+function statusOnlyChange<T extends { metadata: { resourceVersion?: string; managedFields?: unknown } }>(
+  a: T,
+  b: T,
+): boolean {
+  const m = (c: T & { spec?: unknown }) => {
     const { resourceVersion: _rv, managedFields: _mf, ...meta } = c.metadata;
     return JSON.stringify([meta, c.spec]);
   };
@@ -168,6 +171,12 @@ export function startManager(opts: ManagerOptions): RunningManager {
   const enqueuePolicy = (name: string | undefined) => {
     if (name) queue.add(`${POLICY}${name}`);
   };
+  // A policy's counts follow its Checkpoints at most once a second: under churn (1,000 jobs provisioning) that is one
+  // status write a second instead of one per Checkpoint write.
+  const POLICY_COUNTS_DELAY_MS = 1000;
+  const enqueuePolicyCounts = (name: string | undefined) => {
+    if (name) queue.addAfter(`${POLICY}${name}`, POLICY_COUNTS_DELAY_MS);
+  };
   const enqueueNamespace = (ns: string | undefined) => {
     for (const a of inf.sparkApplications.list(ns)) enqueueApp(a);
     for (const s of inf.scheduledSparkApplications.list(ns)) enqueueJob(s.metadata.namespace, s.metadata.name);
@@ -195,14 +204,16 @@ export function startManager(opts: ManagerOptions): RunningManager {
     // policy's counts may have changed in every case.
     if (!echo && (!old || !statusOnlyChange(old, c) || old.status?.phase !== c.status?.phase))
       enqueueJob(c.metadata.namespace, c.metadata.name);
-    enqueuePolicy(c.spec?.policyName);
-    if (old && old.spec?.policyName !== c.spec?.policyName) enqueuePolicy(old.spec?.policyName);
+    enqueuePolicyCounts(c.spec?.policyName);
+    if (old && old.spec?.policyName !== c.spec?.policyName) enqueuePolicyCounts(old.spec?.policyName);
   });
   unsubscribe.push(onCheckpoint);
   unsubscribe.push(
-    inf.policies.onChange((p) => {
+    inf.policies.onChange((p, old) => {
       policySet = undefined;
-      enqueueAll();
+      // A status-only change (this controller's counts and conditions, the GC's run report) changes no job's plan:
+      // re-queueing every job for it made each Checkpoint write cost a pass over all jobs.
+      if (!old || !statusOnlyChange(old, p)) enqueueAll();
       enqueuePolicy(p.metadata.name);
     }),
   );
