@@ -10,7 +10,7 @@ import type { Checkpoint, CheckpointPolicy } from '../api/index.js';
 import { KubeCheckpointWriter } from '../checkpoint/kube-writer.js';
 import { scanPolicyRoot } from '../checkpoint/orphan-scan.js';
 import { CheckpointReconciler, type OrphanCandidate } from '../checkpoint/reconciler.js';
-import type { CheckpointWriter, ClusterView, EventSink } from '../checkpoint/world.js';
+import type { ClusterView, EventSink } from '../checkpoint/world.js';
 import type { Gcs } from '../gcs/client.js';
 import { type RunningController, runController } from '../kube/controller.js';
 import type { Logger } from '../kube/log.js';
@@ -108,40 +108,9 @@ export function startManager(opts: ManagerOptions): RunningManager {
     checkpoints: () => inf.checkpoints.list(),
   };
 
-  // The resourceVersions of this controller's recent writes to each Checkpoint. The watch event that echoes one needs
-  // no reconcile: the reconcile that wrote it went on from the object the write returned (and asks for another pass
-  // itself when it needs one). An echo that arrives before its write's answer is not recognised: one spare pass.
-  const ownWrites = new Map<string, string[]>();
-  const own = async (write: Promise<Checkpoint>): Promise<Checkpoint> => {
-    const c = await write;
-    const rv = c.metadata?.resourceVersion;
-    if (rv) {
-      const key = `${c.metadata?.namespace}/${c.metadata?.name}`;
-      // A few per key: echoes that never come (a relist skips them) must not pile up.
-      ownWrites.set(key, [...(ownWrites.get(key) ?? []), rv].slice(-4));
-    }
-    return c;
-  };
-  /** Whether this event is the echo of one of our writes (forgotten once seen). */
-  const isEcho = (key: string, rv: string | undefined): boolean => {
-    const rvs = ownWrites.get(key);
-    const i = rv === undefined || !rvs ? -1 : rvs.indexOf(rv);
-    if (i < 0) return false;
-    const rest = (rvs as string[]).slice(i + 1);
-    if (rest.length > 0) ownWrites.set(key, rest);
-    else ownWrites.delete(key);
-    return true;
-  };
-  const kubeWriter = new KubeCheckpointWriter(opts.rest);
-  const writer: CheckpointWriter = {
-    create: (c) => own(kubeWriter.create(c)),
-    patch: (ns, name, patch, rv) => own(kubeWriter.patch(ns, name, patch, rv)),
-    writeStatus: (c, status) => own(kubeWriter.writeStatus(c, status)),
-  };
-
   const reconciler = new CheckpointReconciler({
     view,
-    writer,
+    writer: new KubeCheckpointWriter(opts.rest),
     events: opts.events,
     backend: opts.backend,
     // Before revoking the grants of a namespace the cache does not know, ask the API server (get namespaces).
@@ -196,13 +165,10 @@ export function startManager(opts: ManagerOptions): RunningManager {
   unsubscribe.push(inf.sparkApplications.onChange((a) => enqueueApp(a)));
   unsubscribe.push(inf.scheduledSparkApplications.onChange((s) => enqueueJob(s.metadata.namespace, s.metadata.name)));
   const onCheckpoint = inf.checkpoints.onChange((c, old) => {
-    const key = `${c.metadata.namespace}/${c.metadata.name}`;
-    const echo = isEcho(key, c.metadata.resourceVersion);
-    if (!inf.checkpoints.get(c.metadata.name ?? '', c.metadata.namespace)) ownWrites.delete(key);
-    // Someone else's status-only change needs no second look either (saves a GCS read per status write), unless
-    // it changes the phase (the GC fencing or giving a Checkpoint back): a job may be waiting for that. The
-    // policy's counts may have changed in every case.
-    if (!echo && (!old || !statusOnlyChange(old, c) || old.status?.phase !== c.status?.phase))
+    // A status-only change is this controller's own write: the job needs no second look (saves a GCS read per
+    // status write); the policy's counts may have changed, though. A phase change (the GC fencing or giving a
+    // Checkpoint back) does need one: a job may be waiting for it.
+    if (!old || !statusOnlyChange(old, c) || old.status?.phase !== c.status?.phase)
       enqueueJob(c.metadata.namespace, c.metadata.name);
     enqueuePolicyCounts(c.spec?.policyName);
     if (old && old.spec?.policyName !== c.spec?.policyName) enqueuePolicyCounts(old.spec?.policyName);
