@@ -1,4 +1,5 @@
 // The controller end to end: real API server, the emulator, the controller running with its own identity.
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { RunningControllerProcess } from '../../src/controller/run.js';
 import { googleStorage, mintToken, statusOf, storageClient } from '../emulator/clients.js';
@@ -174,5 +175,24 @@ describe('ManagedFolder mode with Workload Identity principals', () => {
     expect(orphan.spec.policyName).toBe(s.policyName);
     expect(orphan.status?.conditions?.find((c) => c.type === 'Bound')?.reason).toBe('Orphaned');
     expect(orphan.status?.releasedAt).toBeTruthy();
+  });
+
+  it("keeps the policy's counts in step with its Checkpoints (Bound, then Released)", async () => {
+    const s = await scenario();
+    await apply(kc, sparkApp(s.ns, 'count-a', { sa: 'spark' }));
+    await apply(kc, sparkApp(s.ns, 'count-b', { sa: 'spark' }));
+    await waitForCheckpoint(kc, s.ns, 'count-a', isReady, 'Ready');
+    await waitForCheckpoint(kc, s.ns, 'count-b', isReady, 'Ready');
+    const counts = async () => {
+      const p = (await KubernetesObjectApi.makeApiClient(kc).read({
+        apiVersion: 'tidemark.dev/v1alpha1',
+        kind: 'CheckpointPolicy',
+        metadata: { name: s.policyName },
+      })) as { status?: { boundCount?: number; releasedCount?: number } };
+      return `${p.status?.boundCount ?? 0} bound, ${p.status?.releasedCount ?? 0} released`;
+    };
+    await waitFor('2 bound', async () => (await counts()) === '2 bound, 0 released');
+    await deleteAppAndSettle(ctrl, kc, sparkApp(s.ns, 'count-b', { sa: 'spark' }));
+    await waitFor('1 bound, 1 released', async () => (await counts()) === '1 bound, 1 released');
   });
 });
