@@ -124,9 +124,20 @@ export class ManagedFolderBackend implements AccessBackend {
     return s;
   }
 
+  /** Policies remembered now (expired ones are dropped as new ones come in). */
+  get rememberedSnapshots(): number {
+    return this.snapshots.size;
+  }
+
   private remember(bucket: string, folder: string, s: Snapshot): Snapshot {
+    const cutoff = this.now() - this.snapshotTtlMs;
+    // Expired ones out from the oldest (Map keeps insertion order, which is remember order): a snapshot is only
+    // used for snapshotTtlMs, so one per folder ever touched must not stay until the map is full.
+    for (const [k, v] of this.snapshots) {
+      if (v.at >= cutoff) break;
+      this.snapshots.delete(k);
+    }
     if (this.snapshots.size >= MAX_SNAPSHOTS) {
-      const cutoff = this.now() - this.snapshotTtlMs;
       for (const [k, v] of this.snapshots) if (v.at < cutoff) this.snapshots.delete(k);
       // Still full of fresh ones: drop the oldest (Map keeps insertion order).
       for (const k of this.snapshots.keys()) {

@@ -3,24 +3,33 @@
 // (createGcs({signal})) and the term's own event recorder on this client, nothing the old leader started can
 // write anything after it lost the lease.
 import type { KubeRest, RequestOptions } from '../kube/rest.js';
+import { linkSignals } from '../kube/signals.js';
 
 /** `rest`, every request of which is tied to `signal` (refused at once when it is aborted). */
 export function fencedRest(rest: KubeRest, signal: AbortSignal): KubeRest {
   const request = (method: string, path: string, opts: RequestOptions = {}) => {
     if (signal.aborted) return Promise.reject(signal.reason ?? new Error('leadership ended'));
-    return rest.request(method, path, {
-      ...opts,
-      signal: opts.signal ? AbortSignal.any([opts.signal, signal]) : signal,
-    });
+    // Linked per request and detached after it: AbortSignal.any would grow the term's signal by one entry per
+    // request (src/kube/signals.ts).
+    const linked = linkSignals([opts.signal, signal]);
+    return rest.request(method, path, { ...opts, signal: linked.signal }).finally(linked.done);
   };
   return new Proxy(rest, {
     get(target, prop, receiver) {
       if (prop === 'request') return request;
       if (prop === 'stream') {
-        return (path: string, query: Parameters<KubeRest['stream']>[1], s: AbortSignal) =>
-          signal.aborted
-            ? Promise.reject(signal.reason ?? new Error('leadership ended'))
-            : target.stream(path, query, AbortSignal.any([s, signal]));
+        return async (path: string, query: Parameters<KubeRest['stream']>[1], s: AbortSignal) => {
+          if (signal.aborted) throw signal.reason ?? new Error('leadership ended');
+          const linked = linkSignals([s, signal]);
+          try {
+            const res = await target.stream(path, query, linked.signal);
+            res.once('close', linked.done);
+            return res;
+          } catch (err) {
+            linked.done();
+            throw err;
+          }
+        };
       }
       const v = Reflect.get(target, prop, receiver);
       // Methods run with the proxy as `this`, so get/create/replace/... go through the fenced `request`.

@@ -17,6 +17,7 @@ import { defaultIdentity, LeaderElector } from '../kube/leader.js';
 import type { Logger } from '../kube/log.js';
 import { Resources } from '../kube/resources.js';
 import { type KubeObject, KubeRest } from '../kube/rest.js';
+import { readOnlyCacheTransform, sparkJobCacheTransform } from './cache-transforms.js';
 import { watchRequiredCrds } from './crd-check.js';
 import { fencedRest } from './fence.js';
 import { type Informers, type RunningManager, startManager } from './manager.js';
@@ -68,15 +69,17 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   collectDefaultMetrics({ register: registry });
   const identity = cfg.identity ?? defaultIdentity();
 
-  const informer = <T extends KubeObject>(resource: (typeof Resources)[keyof typeof Resources]) =>
-    new Informer<T>({ rest, resource, logger, registry });
+  const informer = <T extends KubeObject>(
+    resource: (typeof Resources)[keyof typeof Resources],
+    transform?: (obj: KubeObject) => T,
+  ) => new Informer<T>({ rest, resource, logger, registry, ...(transform ? { transform } : {}) });
   const inf = {
     policies: informer<CheckpointPolicy & KubeObject>(Resources.CheckpointPolicy),
     checkpoints: informer<Checkpoint & KubeObject>(Resources.Checkpoint),
-    sparkApplications: informer(Resources.SparkApplication),
-    scheduledSparkApplications: informer(Resources.ScheduledSparkApplication),
+    sparkApplications: informer(Resources.SparkApplication, sparkJobCacheTransform),
+    scheduledSparkApplications: informer(Resources.ScheduledSparkApplication, sparkJobCacheTransform),
     namespaces: informer(Resources.Namespace),
-    serviceAccounts: informer(Resources.ServiceAccount),
+    serviceAccounts: informer(Resources.ServiceAccount, readOnlyCacheTransform),
   };
   const all = Object.values(inf) as Informer[];
   let admission: RunningAdmission | undefined;

@@ -5,6 +5,7 @@ import { type Logger, silentLogger } from './log.js';
 import { gauge } from './metrics.js';
 import { Resources } from './resources.js';
 import { isConflict, isNotFound, type KubeObject, type KubeRest } from './rest.js';
+import { linkSignals } from './signals.js';
 import { sleep } from './sleep.js';
 import { formatMicroTime } from './status.js';
 
@@ -169,7 +170,10 @@ export class LeaderElector {
   private async renewLoop(signal: AbortSignal, leadership: AbortSignal): Promise<void> {
     let lastRenew = this.now();
     while (!signal.aborted && !leadership.aborted) {
-      await sleep(this.o.retryPeriodMs, AbortSignal.any([signal, leadership]));
+      // Not AbortSignal.any: it would grow both signals by one entry per renewal (see signals.ts).
+      const linked = linkSignals([signal, leadership]);
+      await sleep(this.o.retryPeriodMs, linked.signal);
+      linked.done();
       if (signal.aborted || leadership.aborted) return;
       const left = lastRenew + this.o.renewDeadlineMs - this.now();
       if (left > 0 && (await this.attempt(left))) {

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConnectionConfig } from './credentials.js';
+import { linkSignals } from './signals.js';
 
 /**
  * A raw JSON client for the Kubernetes API, authenticated by our own kubeconfig (`loadKubeConfig` in kubeconfig.ts)
@@ -285,17 +286,18 @@ export class KubeRest {
 
   /** A JSON request: resolves with the parsed body; rejects with KubeApiError for any non-2xx answer. */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    const linked = linkSignals([opts.signal], opts.timeoutMs ?? this.timeoutMs);
     try {
-      const res = await this.send(method, path, opts, signal);
+      const res = await this.send(method, path, opts, linked.signal);
       const text = await readAll(res);
       return (text === '' ? undefined : JSON.parse(text)) as T;
     } catch (err) {
-      if (timeout.aborted && !(opts.signal?.aborted ?? false)) {
+      if (linked.timedOut()) {
         throw new KubeApiError(0, 'Timeout', `no answer within ${opts.timeoutMs ?? this.timeoutMs} ms`, method, path);
       }
       throw err;
+    } finally {
+      linked.done();
     }
   }
 

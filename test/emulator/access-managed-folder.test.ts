@@ -108,6 +108,16 @@ describe('ManagedFolderBackend', () => {
     expect(await controllerCalls(emu, 'storage.managedFolders.setIamPolicy')).toBe(1);
   });
 
+  it('forgets what it read once it is older than snapshotTtlMs, instead of one snapshot per folder ever touched', async () => {
+    let now = 1_000_000;
+    const backend = new ManagedFolderBackend({ gcs, snapshotTtlMs: 5000, now: () => now });
+    for (const job of ['job-a', 'job-b', 'job-c']) await backend.apply(request(job, [DRIVER]));
+    expect(backend.rememberedSnapshots).toBe(3);
+    now += 5001;
+    await backend.observe(request('job-d', []));
+    expect(backend.rememberedSnapshots).toBe(1);
+  });
+
   it('revoke empties the folder policy and keeps the folder and its data; the job then gets 403', async () => {
     const backend = new ManagedFolderBackend({ gcs });
     const prefix = `${ROOT}/team-a/job/`;
