@@ -84,32 +84,29 @@ describe('reliability: API server faults', () => {
   });
 
   // The frozen view also outlasts the lease's 10 s renew deadline: the controller loses leadership and wins it back.
-  it(
-    'watch expiry: etcd compacted, watches resume into 410 Gone and relist',
-    async () => {
-      const expiredBefore = await countLog(ctrl, 'resourceVersion expired');
-      for (let round = 0; round < ROUNDS; round++) {
-        await churn(PER_PHASE);
-        // The controller sees the API server 20 s late: its watches are still open on the old server when it goes,
-        // and learn of its end (the proxy holds resets too) only when the new one is up. Meanwhile jobs change and
-        // etcd is compacted, and the new server's watch cache starts after them: the watches resume into 410 Gone.
-        stack.apiProxy.delayMs = 20_000;
-        await churn(PER_PHASE);
-        await stack.cluster.compactEtcd();
-        await stack.cluster.restartApiServer();
-        stack.apiProxy.delayMs = 0;
-        faults++;
-        await waitConverged(stack, expectation(), 180_000);
-      }
-      await waitFor(
-        'the controller to log a 410 relist',
-        async () => (await countLog(ctrl, 'resourceVersion expired')) > expiredBefore,
-        {
-          timeoutMs: 60_000,
-        },
-      );
-    },
-  );
+  it('watch expiry: etcd compacted, watches resume into 410 Gone and relist', async () => {
+    const expiredBefore = await countLog(ctrl, 'resourceVersion expired');
+    for (let round = 0; round < ROUNDS; round++) {
+      await churn(PER_PHASE);
+      // The controller sees the API server 20 s late: its watches are still open on the old server when it goes,
+      // and learn of its end (the proxy holds resets too) only when the new one is up. Meanwhile jobs change and
+      // etcd is compacted, and the new server's watch cache starts after them: the watches resume into 410 Gone.
+      stack.apiProxy.delayMs = 20_000;
+      await churn(PER_PHASE);
+      await stack.cluster.compactEtcd();
+      await stack.cluster.restartApiServer();
+      stack.apiProxy.delayMs = 0;
+      faults++;
+      await waitConverged(stack, expectation(), 180_000);
+    }
+    await waitFor(
+      'the controller to log a 410 relist',
+      async () => (await countLog(ctrl, 'resourceVersion expired')) > expiredBefore,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+  });
 });
 
 async function retrying(fn: () => Promise<void>): Promise<void> {
