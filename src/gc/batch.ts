@@ -3,6 +3,7 @@
 // reading the answer are pure; `sendDeleteBatch` does the one HTTP call with the controller's own credentials.
 import { randomBytes } from 'node:crypto';
 import type { Gcs } from '../gcs/client.js';
+import { linkSignals } from '../kube/signals.js';
 
 export const MAX_BATCH = 100;
 
@@ -100,19 +101,21 @@ export async function sendDeleteBatch(gcs: Gcs, bucket: string, objects: readonl
   headers.set('content-type', contentType);
   const root = gcs.rootUrl ?? 'https://storage.googleapis.com/';
   const started = performance.now();
+  // Fenced like every other call of the client: once its signal (a leadership term) is aborted, no batch is sent and
+  // one in flight is abandoned.
+  const linked = linkSignals([gcs.signal], 60_000);
   let res: Response;
+  let text: string;
   try {
-    res = await fetch(`${root}batch/storage/v1`, {
-      method: 'POST',
-      headers,
-      body,
-      signal: AbortSignal.timeout(60_000),
-    });
+    res = await fetch(`${root}batch/storage/v1`, { method: 'POST', headers, body, signal: linked.signal });
+    text = await res.text();
   } catch (err) {
     gcs.onCall?.('storage.batch', 0, performance.now() - started);
+    if (gcs.signal?.aborted) throw gcs.signal.reason;
     throw new BatchHttpError(0, `batch request failed: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    linked.done();
   }
-  const text = await res.text();
   gcs.onCall?.('storage.batch', res.status, performance.now() - started);
   if (!res.ok) {
     let message = text.slice(0, 300);

@@ -81,7 +81,8 @@ export async function deletePrefix(opts: DeletePrefixOptions): Promise<DeletePro
       try {
         return await fn();
       } catch (err) {
-        if (err instanceof GcError) throw err;
+        // A fenced client (the leadership term ended): nothing more is sent, so nothing to retry.
+        if (err instanceof GcError || gcs.signal?.aborted) throw err;
         const status = err instanceof BatchHttpError ? err.status : httpStatus(err);
         if (status === 403) throw permissionError(err, what, bucket);
         if (!retryable(status) || attempt >= maxAttempts) {

@@ -30,6 +30,8 @@ export interface Gcs {
   /** `rootUrl` to pass per call for media requests, which ignore the service-level one (design §3). */
   rootUrl: string | undefined;
   onCall?: GcsCallHook | undefined;
+  /** The client's abort signal (GcsClientOptions.signal), for calls made outside `storage` (JSON batches). */
+  signal?: AbortSignal | undefined;
 }
 
 export function createGcs(opts: GcsClientOptions): Gcs {
@@ -49,7 +51,7 @@ export function createGcs(opts: GcsClientOptions): Gcs {
     ...(rootUrl ? { rootUrl } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  return { storage, rootUrl, onCall: opts.onCall };
+  return { storage, rootUrl, onCall: opts.onCall, signal: opts.signal };
 }
 
 /** The HTTP status of an error thrown by a googleapis call, if it has one. */
