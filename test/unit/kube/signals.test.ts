@@ -52,4 +52,21 @@ describe('linkSignals', () => {
     // Node versions that prune them (or hold them elsewhere) make this 0; Node 20 keeps all 10.
     expect(dependants(term.signal)).toBeGreaterThanOrEqual(process.versions.node.startsWith('20.') ? 10 : 0);
   });
+
+  it('many requests in flight on one term at once raise no MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const term = new AbortController();
+      const linked = Array.from({ length: 50 }, () => linkSignals([term.signal], 60_000));
+      expect(getEventListeners(term.signal, 'abort')).toHaveLength(50);
+      // Warnings are emitted on the next tick.
+      await new Promise((r) => setImmediate(r));
+      for (const l of linked) l.done();
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
