@@ -131,15 +131,15 @@ export class ManagedFolderBackend implements AccessBackend {
 
   private remember(bucket: string, folder: string, s: Snapshot): Snapshot {
     const cutoff = this.now() - this.snapshotTtlMs;
-    // Expired ones out from the oldest (Map keeps insertion order, which is remember order): a snapshot is only
-    // used for snapshotTtlMs, so one per folder ever touched must not stay until the map is full.
+    // Expired ones out from the oldest (Map keeps insertion order, which is remember order: a key is deleted before
+    // it is set again): a snapshot is only used for snapshotTtlMs, so one per folder ever touched must not stay
+    // until the map is full.
     for (const [k, v] of this.snapshots) {
       if (v.at >= cutoff) break;
       this.snapshots.delete(k);
     }
     if (this.snapshots.size >= MAX_SNAPSHOTS) {
-      for (const [k, v] of this.snapshots) if (v.at < cutoff) this.snapshots.delete(k);
-      // Still full of fresh ones: drop the oldest (Map keeps insertion order).
+      // Full of fresh ones: drop the oldest.
       for (const k of this.snapshots.keys()) {
         if (this.snapshots.size < MAX_SNAPSHOTS) break;
         this.snapshots.delete(k);

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConnectionConfig } from './credentials.js';
 import { linkSignals } from './signals.js';
+import { sleep } from './sleep.js';
 
 /**
  * A raw JSON client for the Kubernetes API, authenticated by our own kubeconfig (`loadKubeConfig` in kubeconfig.ts)
@@ -224,7 +224,8 @@ export class KubeRest {
         if (err.statusCode !== 429 || tries429 >= this.retries429 || !repeatable(method, opts)) throw err;
         tries429++;
         const seconds = Math.min(RETRY_AFTER_MAX_S, Math.max(RETRY_AFTER_MIN_S, err.retryAfterSeconds ?? 0));
-        await sleep(seconds * 1000, undefined, { signal });
+        await sleep(seconds * 1000, signal);
+        if (signal.aborted) throw signal.reason;
       }
     }
   }
@@ -273,14 +274,14 @@ export class KubeRest {
     } catch {
       status = { message: text.slice(0, 500) };
     }
-    const retryAfter = Number(res.headers['retry-after']);
+    const retryAfter = res.headers['retry-after'] === undefined ? Number.NaN : Number(res.headers['retry-after']);
     throw new KubeApiError(
       code,
       status.reason || http.STATUS_CODES[code] || 'Unknown',
       status.message || text.slice(0, 500),
       method,
       path,
-      Number.isFinite(retryAfter) && res.headers['retry-after'] !== undefined ? retryAfter : undefined,
+      Number.isFinite(retryAfter) ? retryAfter : undefined,
     );
   }
 

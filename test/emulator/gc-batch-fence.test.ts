@@ -26,11 +26,14 @@ afterAll(async () => {
 });
 
 let refs: ObjectRef[];
+/** A client of the emulator's admin, fenced by `term` like the controller's. */
+const termClient = (term: AbortController) =>
+  createGcs({ endpoint: emu.url, accessToken: emu.adminToken, signal: term.signal });
 
 describe('GC batch deletes and the term signal', () => {
   it('an ended term sends no batch', async () => {
     const term = new AbortController();
-    const gcs = createGcs({ endpoint: emu.url, accessToken: emu.adminToken, signal: term.signal });
+    const gcs = termClient(term);
     term.abort(new Error('leadership lost'));
     await counters(emu, true);
     await expect(sendDeleteBatch(gcs, bucket, refs)).rejects.toThrow('leadership lost');
@@ -41,7 +44,7 @@ describe('GC batch deletes and the term signal', () => {
     await setConfig(emu, { latencyMs: 5_000 });
     try {
       const term = new AbortController();
-      const gcs = createGcs({ endpoint: emu.url, accessToken: emu.adminToken, signal: term.signal });
+      const gcs = termClient(term);
       const sent = sendDeleteBatch(gcs, bucket, refs);
       await expect.poll(async () => (await counters(emu)).byOp['storage.batch'] ?? 0).toBeGreaterThan(0);
       term.abort(new Error('leadership lost'));
@@ -53,7 +56,7 @@ describe('GC batch deletes and the term signal', () => {
   });
 
   it('a live term deletes', async () => {
-    const gcs = createGcs({ endpoint: emu.url, accessToken: emu.adminToken, signal: new AbortController().signal });
+    const gcs = termClient(new AbortController());
     const parts = await sendDeleteBatch(gcs, bucket, refs);
     expect(parts.map((p) => p.status)).toEqual([204, 204, 204]);
   });
