@@ -27,12 +27,14 @@ export class BucketConditionBackend implements AccessBackend {
   constructor(private readonly opts: BucketConditionBackendOptions) {
     // Validate the options now rather than at the first job.
     new BucketWriter({ ...opts, bucket: 'validate-options' });
+    const jobOf = (key: string) => key.slice(0, key.indexOf(' '));
     this.queued = new QueuedChanges({
       wake: (key) => {
-        const job = key.slice(0, key.indexOf(' '));
+        const job = jobOf(key);
         const slash = job.indexOf('/');
         opts.wake?.({ namespace: job.slice(0, slash), name: job.slice(slash + 1) });
       },
+      groupOf: jobOf,
     });
   }
 
@@ -72,6 +74,11 @@ export class BucketConditionBackend implements AccessBackend {
       kind: 'Pending',
       message: `Queued for the next write of the IAM policy of bucket gs://${req.bucket} (at most one per ${writer.intervalMs} ms${waiting > 1 ? `; ${waiting} changes waiting` : ''}).`,
     };
+  }
+
+  /** Whether a change of the job is handed over and not answered yet (its answer will wake the job). */
+  awaitingWake(job: { namespace: string; name: string }): boolean {
+    return this.queued.awaiting(`${job.namespace}/${job.name}`);
   }
 
   /** Changes handed over by submit() and not answered yet (metric tidemark_access_changes_pending). */

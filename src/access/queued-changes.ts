@@ -11,6 +11,8 @@
 // - An answer is kept for its own entry only: the answer to a superseded change is dropped (the writer answers the
 //   superseding change too, and that answer wakes the job). The job is woken once per answer.
 // - Answers not taken within `answerTtlMs` are dropped (e.g. the Checkpoint is gone; a later take starts afresh).
+// - awaiting(group): some change of the group (a job's entries, see `groupOf`) is handed over and not answered, so
+//   a wake-up is coming (the controller keeps the job's failure backoff meanwhile instead of resetting it).
 // Pure bookkeeping over promises; the writer (bucket-writer.ts) does the I/O.
 
 export type Taken<T> = { kind: 'Answered'; value: T } | { kind: 'Pending'; since: number };
@@ -21,6 +23,8 @@ export interface QueuedChangesOptions {
   /** How long an answer waits to be taken. Default 60 s. */
   answerTtlMs?: number | undefined;
   now?: (() => number) | undefined;
+  /** The group an entry's key belongs to, for awaiting(); default the key itself. */
+  groupOf?: ((job: string) => string) | undefined;
 }
 
 type Entry<T> = {
@@ -37,26 +41,34 @@ export class QueuedChanges<T> {
   private readonly wake: (job: string) => void;
   private readonly ttl: number;
   private readonly now: () => number;
+  private readonly groupOf: (job: string) => string;
+  /** Entries in state pending, per group. */
+  private readonly pendingIn = new Map<string, number>();
+  private pendingCount = 0;
   private expiredAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: QueuedChangesOptions) {
     this.wake = opts.wake;
     this.ttl = opts.answerTtlMs ?? 60_000;
     this.now = opts.now ?? Date.now;
+    this.groupOf = opts.groupOf ?? ((job) => job);
   }
 
   /** Changes handed over and not answered yet (for metrics and tests). */
   get pending(): number {
-    let n = 0;
-    for (const e of this.entries.values()) if (e.state === 'pending') n++;
-    return n;
+    return this.pendingCount;
+  }
+
+  /** Whether a change of `group` is handed over and not answered yet: its answer will wake the job. */
+  awaiting(group: string): boolean {
+    return this.pendingIn.has(group);
   }
 
   take(job: string, signature: string, start: () => Promise<T>): Taken<T> {
     const e = this.entries.get(job);
     if (e && e.signature === signature) {
       if (e.state === 'pending') return { kind: 'Pending', since: e.since };
-      this.entries.delete(job);
+      this.set(job, undefined);
       if (this.now() - e.at <= this.ttl) {
         if (e.state === 'failed') throw e.error;
         return { kind: 'Answered', value: e.value };
@@ -64,7 +76,7 @@ export class QueuedChanges<T> {
     }
     this.expire();
     const entry: Entry<T> = { signature, since: this.now(), state: 'pending' };
-    this.entries.set(job, entry);
+    this.set(job, entry);
     let started: Promise<T>;
     try {
       started = start();
@@ -81,13 +93,27 @@ export class QueuedChanges<T> {
 
   /** Forgets the job's entry (its answer, if one comes, wakes nobody). */
   drop(job: string): void {
-    this.entries.delete(job);
+    this.set(job, undefined);
   }
 
   private answer(job: string, entry: Entry<T>, answered: Entry<T>): void {
     if (this.entries.get(job) !== entry) return; // superseded or dropped
-    this.entries.set(job, answered);
+    this.set(job, answered);
     this.wake(job);
+  }
+
+  /** Replaces (or, with undefined, removes) the job's entry, keeping the pending counts. */
+  private set(job: string, entry: Entry<T> | undefined): void {
+    const was = this.entries.get(job)?.state === 'pending';
+    if (entry) this.entries.set(job, entry);
+    else this.entries.delete(job);
+    const is = entry?.state === 'pending';
+    if (was === is) return;
+    const group = this.groupOf(job);
+    const n = (this.pendingIn.get(group) ?? 0) + (is ? 1 : -1);
+    if (n > 0) this.pendingIn.set(group, n);
+    else this.pendingIn.delete(group);
+    this.pendingCount += is ? 1 : -1;
   }
 
   /** Drops answers nobody took (at most once per second: a pass visits every entry). */
@@ -96,6 +122,7 @@ export class QueuedChanges<T> {
     if (t - this.expiredAt < 1000) return;
     this.expiredAt = t;
     const cutoff = t - this.ttl;
+    // Answered entries only: the pending counts do not change.
     for (const [job, e] of this.entries) if (e.state !== 'pending' && e.at < cutoff) this.entries.delete(job);
   }
 }

@@ -12,7 +12,7 @@ import { scanPolicyRoot } from '../checkpoint/orphan-scan.js';
 import { CheckpointReconciler, type OrphanCandidate } from '../checkpoint/reconciler.js';
 import type { ClusterView, EventSink } from '../checkpoint/world.js';
 import type { Gcs } from '../gcs/client.js';
-import { type RunningController, runController } from '../kube/controller.js';
+import { type ReconcileResult, type RunningController, runController } from '../kube/controller.js';
 import type { Logger } from '../kube/log.js';
 import { Resources } from '../kube/resources.js';
 import { isConflict, isNotFound, type KubeRest } from '../kube/rest.js';
@@ -53,6 +53,11 @@ export interface ManagerOptions {
   concurrency: number;
   /** Full resync period (each run jittered by up to +20%). */
   resyncMs: number;
+  /**
+   * Whether a change of the job is handed to an access backend and not answered yet (the answer wakes the job):
+   * the job's failure backoff is then kept, not reset, by a reconcile that ends waiting for it.
+   */
+  awaitingWake?: (namespace: string, name: string) => boolean;
 }
 
 export interface RunningManager {
@@ -209,18 +214,23 @@ export function startManager(opts: ManagerOptions): RunningManager {
     },
   });
 
-  async function reconcileKey(key: string): Promise<{ requeueAfter: number } | undefined> {
-    {
-      if (key.startsWith(POLICY)) {
-        const r = await policyStatus.reconcile(key.slice(POLICY.length));
-        return r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : undefined;
-      }
-      if (!key.startsWith(JOB)) throw new Error(`unknown work-queue key ${key}`);
-      const rest = key.slice(JOB.length);
-      const slash = rest.indexOf('/');
-      const r = await reconciler.reconcile(rest.slice(0, slash), rest.slice(slash + 1));
+  async function reconcileKey(key: string): Promise<ReconcileResult | undefined> {
+    if (key.startsWith(POLICY)) {
+      const r = await policyStatus.reconcile(key.slice(POLICY.length));
       return r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : undefined;
     }
+    if (!key.startsWith(JOB)) throw new Error(`unknown work-queue key ${key}`);
+    const rest = key.slice(JOB.length);
+    const slash = rest.indexOf('/');
+    const [namespace, name] = [rest.slice(0, slash), rest.slice(slash + 1)];
+    const r = await reconciler.reconcile(namespace, name);
+    // A change handed over and not answered: its answer wakes the key. Resetting the backoff here would retry a
+    // change that keeps failing at the writer's pace forever (each failure followed by an immediate hand-over).
+    const awaitingWake = opts.awaitingWake?.(namespace, name) === true;
+    return {
+      ...(r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : {}),
+      ...(awaitingWake ? { awaitingWake } : {}),
+    };
   }
 
   /** Scans every valid policy's root for prefixes no Checkpoint records and queues them as orphan candidates. */

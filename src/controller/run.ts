@@ -228,6 +228,10 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       registry,
       concurrency: cfg.concurrency,
       resyncMs: cfg.resyncMs,
+      awaitingWake: (namespace, name) => {
+        const b = backends.get('BucketCondition');
+        return b instanceof BucketConditionBackend && b.awaitingWake({ namespace, name });
+      },
     });
     wake = (job) => manager.wake(job.namespace, job.name);
     const pendingChanges = () => {

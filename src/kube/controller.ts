@@ -8,6 +8,12 @@ import type { WorkQueue } from './workqueue.js';
 export interface ReconcileResult {
   /** Reconcile this key again after this many milliseconds (its failure backoff is reset). */
   requeueAfter?: number;
+  /**
+   * The reconcile handed its work to someone who adds the key again when that work is done or has failed (a queued
+   * bucket-policy write). Its failure backoff is kept, not reset: otherwise a change that keeps failing would be
+   * handed over again at once after every failure, and retried at the writer's pace forever.
+   */
+  awaitingWake?: boolean;
 }
 
 export interface ReconcileContext {
@@ -49,7 +55,7 @@ type Outcome = 'success' | 'error' | 'requeue_after';
  * Runs `reconcile` for keys from `queue` with at most `concurrency` at once (a p-queue pool fed by the work
  * queue: a key is taken only when a worker is free, so the time a key waits is measured by the queue's
  * metrics, not hidden in the pool). Results map to the queue like controller-runtime's:
- * success → forget; `requeueAfter` → forget + addAfter; error → addRateLimited.
+ * success → forget; `requeueAfter` → forget + addAfter; error → addRateLimited; `awaitingWake` → no forget.
  */
 export function runController(opts: ControllerOptions): RunningController {
   const concurrency = opts.concurrency ?? 1;
@@ -76,7 +82,7 @@ export function runController(opts: ControllerOptions): RunningController {
     try {
       const result = await Promise.resolve().then(() => opts.reconcile(key, { signal: abort.signal, logger }));
       const after = result?.requeueAfter;
-      queue.forget(key);
+      if (!result?.awaitingWake) queue.forget(key);
       if (after !== undefined && after > 0) {
         outcome = 'requeue_after';
         queue.addAfter(key, after);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { Checkpoint } from '../../src/api/index.js';
 import { type ControllerConfig, type RunningControllerProcess, startController } from '../../src/controller/run.js';
 import type { RunningEmulator } from '../../src/emulator/index.js';
-import { createLogger } from '../../src/kube/log.js';
+import { createLogger, type Logger } from '../../src/kube/log.js';
 import { prepareGcs } from '../../src/playground/gcs-setup.js';
 import { mintToken, start as startEmulator, statusOf, storageClient } from '../emulator/clients.js';
 import { apply, testKubeConfig, testKubeconfigPath, uniqueSuffix, waitFor } from '../harness/kube.js';
@@ -38,6 +38,8 @@ export interface Fixture {
     concurrency?: number;
     /** Minimum time between two writes of one bucket's policy (default 200 ms). */
     bucketWriteIntervalMs?: number;
+    /** Where the controller logs (default: silent, or level $TIDEMARK_TEST_LOG). */
+    logger?: Logger;
   }): Promise<RunningControllerProcess>;
   cleanup(): Promise<void>;
 }
@@ -58,7 +60,7 @@ export async function setupFixture(kc: KubeConfig, bucket: string): Promise<Fixt
       const c = await startController({
         kubeconfig: opts.kubeconfig ?? testKubeconfigPath(),
         gcs: { endpoint: emu.url, accessToken: controllerToken },
-        logger: createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'silent' }),
+        logger: opts.logger ?? createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'silent' }),
         concurrency: opts.concurrency ?? 4,
         resyncMs: 3_600_000,
         healthHost: '127.0.0.1',

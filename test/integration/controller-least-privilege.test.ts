@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { jobCondition } from '../../src/access/condition.js';
 import type { Checkpoint } from '../../src/api/index.js';
 import type { RunningControllerProcess } from '../../src/controller/run.js';
+import { createLogger } from '../../src/kube/log.js';
 import { adminJson, googleStorage, mintToken, statusOf, storageClient } from '../emulator/clients.js';
 import { uniqueSuffix, waitFor } from '../harness/kube.js';
 import {
@@ -32,7 +33,13 @@ const USER = 'roles/storage.objectUser';
 const ADMIN = 'roles/storage.objectAdmin';
 type Mode = 'ManagedFolder' | 'BucketCondition';
 
+/** The controller's log lines of level warn and above (JSON objects), for what only the log shows. */
+const logged: { msg?: string; key?: string; retries?: number }[] = [];
+
 const { kc, cleanups, scenario, write } = useControllerFixture({
+  controller: {
+    logger: createLogger({ level: 'warn', destination: { write: (line: string) => logged.push(JSON.parse(line)) } }),
+  },
   ready: (f, c) => {
     [fx, ctrl] = [f, c as RunningControllerProcess];
   },
@@ -260,33 +267,42 @@ describe('item 4: finalizers never wedge', () => {
     await restore();
   });
 
-  it('a forbidden revoke keeps the finalizer, says so, retries; tidemark.dev/skip-revoke lets it go', async () => {
-    const bucket = await extraBucket();
-    const s = await scenario({ mode: 'ManagedFolder', bucket });
-    await apply(kc, sparkApp(s.ns, 'stuck'));
-    const bound = await waitForCheckpoint(kc, s.ns, 'stuck', isReady, 'Ready');
-    await setControllerRole(bucket, false);
-    await deleteObject(kc, sparkApp(s.ns, 'stuck'));
-    await deleteObject(kc, checkpointRef(s.ns, 'stuck'));
-    const blocked = await waitForCheckpoint(
-      kc,
-      s.ns,
-      'stuck',
-      (c) => c.status?.conditions?.some((x) => x.type === 'AccessGranted' && x.reason === 'RevokeFailed') ?? false,
-      'RevokeFailed',
-    );
-    expect(blocked.metadata.deletionTimestamp).toBeTruthy();
-    expect(grantsOf(blocked).flatMap((g) => g.members)).toEqual([wiPrincipal(s.ns, 'spark')]);
-    const [ev] = await waitForEvent(s.ns, 'RevokeFailed', 'stuck');
-    expect(ev?.message).toContain('tidemark.dev/skip-revoke');
-    // The grant is still there (the controller could not remove it): the admin's escape, documented in access.md.
-    const token = await mintToken(fx.emu, wiPrincipal(s.ns, 'spark'));
-    expect(await write(token, `${bound.spec.prefix}x`, bucket)).toBe(200);
-    await annotateCheckpoint(s.ns, 'stuck', { 'tidemark.dev/skip-revoke': 'true' });
-    await waitForGone(s.ns, 'stuck');
-    const [skipped] = await waitForEvent(s.ns, 'RevokeSkipped', 'stuck');
-    expect(skipped?.message).toContain(wiPrincipal(s.ns, 'spark'));
-  });
+  it.each<Mode>(['ManagedFolder', 'BucketCondition'])(
+    '%s: a forbidden revoke keeps the finalizer, says so, retries with growing backoff; tidemark.dev/skip-revoke lets it go',
+    async (mode) => {
+      const bucket = await extraBucket();
+      const s = await scenario({ mode, bucket });
+      await apply(kc, sparkApp(s.ns, 'stuck'));
+      const bound = await waitForCheckpoint(kc, s.ns, 'stuck', isReady, 'Ready');
+      await setControllerRole(bucket, false);
+      await deleteObject(kc, sparkApp(s.ns, 'stuck'));
+      await deleteObject(kc, checkpointRef(s.ns, 'stuck'));
+      const blocked = await waitForCheckpoint(
+        kc,
+        s.ns,
+        'stuck',
+        (c) => c.status?.conditions?.some((x) => x.type === 'AccessGranted' && x.reason === 'RevokeFailed') ?? false,
+        'RevokeFailed',
+      );
+      expect(blocked.metadata.deletionTimestamp).toBeTruthy();
+      expect(grantsOf(blocked).flatMap((g) => g.members)).toEqual([wiPrincipal(s.ns, 'spark')]);
+      const [ev] = await waitForEvent(s.ns, 'RevokeFailed', 'stuck');
+      expect(ev?.message).toContain('tidemark.dev/skip-revoke');
+      // Retried with backoff that grows (the log line of each failure carries the key's retry count). A queued
+      // BucketCondition write that fails wakes the key at once; before the fix every hand-over reset the backoff, so
+      // the count never passed 1 and the failing write was retried at the writer's pace forever.
+      await waitFor('the revoke to be retried with growing backoff (retry count 6 in the log)', async () =>
+        logged.some((l) => l.key === `job:${s.ns}/stuck` && (l.retries ?? 0) >= 6) ? true : undefined,
+      );
+      // The grant is still there (the controller could not remove it): the admin's escape, documented in access.md.
+      const token = await mintToken(fx.emu, wiPrincipal(s.ns, 'spark'));
+      expect(await write(token, `${bound.spec.prefix}x`, bucket)).toBe(200);
+      await annotateCheckpoint(s.ns, 'stuck', { 'tidemark.dev/skip-revoke': 'true' });
+      await waitForGone(s.ns, 'stuck');
+      const [skipped] = await waitForEvent(s.ns, 'RevokeSkipped', 'stuck');
+      expect(skipped?.message).toContain(wiPrincipal(s.ns, 'spark'));
+    },
+  );
 
   it.each<Mode>(['ManagedFolder', 'BucketCondition'])(
     '%s: deleting a live job’s Checkpoint keeps its access and re-creates the Checkpoint, announced',

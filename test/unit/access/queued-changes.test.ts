@@ -1,4 +1,5 @@
 // The bookkeeping of "apply enqueues and is woken" (src/access/queued-changes.ts): pure, over plain promises.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { QueuedChanges } from '../../../src/access/queued-changes.js';
 
@@ -116,5 +117,67 @@ describe('QueuedChanges', () => {
       }).kind,
     ).toBe('Pending');
     expect(restarted).toBe(true);
+  });
+
+  it('awaiting(group) and pending follow the changes handed over and not answered, under any sequence (model check)', async () => {
+    // Keys are "job grant", grouped by job, as the BucketCondition backend does (one entry per job AND binding).
+    const keys = ['ns/a g1', 'ns/a g2', 'ns/b g1'];
+    const op = fc.oneof(
+      fc.record({ t: fc.constant('take' as const), k: fc.nat(2), sig: fc.constantFrom('s1', 's2') }),
+      fc.record({ t: fc.constant('settle' as const), i: fc.nat(20), ok: fc.boolean() }),
+      fc.record({ t: fc.constant('drop' as const), k: fc.nat(2) }),
+      fc.record({ t: fc.constant('time' as const), ms: fc.constantFrom(10, 2000) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
+        let now = 0;
+        const q = new QueuedChanges<string>({
+          wake: () => {},
+          now: () => now,
+          answerTtlMs: 1000,
+          groupOf: (k) => k.slice(0, k.indexOf(' ')),
+        });
+        // Model: the newest change started per key, and whether it is answered; started writes not settled yet.
+        const current = new Map<string, { id: number; answered: boolean }>();
+        const writes: { id: number; key: string; d: ReturnType<typeof deferred<string>> }[] = [];
+        let next = 0;
+        for (const o of ops) {
+          if (o.t === 'take') {
+            const key = keys[o.k] as string;
+            try {
+              q.take(key, o.sig, () => {
+                const d = deferred<string>();
+                const id = next++;
+                writes.push({ id, key, d });
+                current.set(key, { id, answered: false });
+                return d.promise;
+              });
+            } catch {
+              // a failed answer taken: consumed
+            }
+            const c = current.get(key);
+            // An answer handed out is consumed (the model forgets it too).
+            if (c?.answered) current.delete(key);
+          } else if (o.t === 'settle') {
+            const w = writes.splice(o.i % Math.max(1, writes.length), 1)[0];
+            if (!w) continue;
+            if (o.ok) w.d.resolve('ok');
+            else w.d.reject(new Error('403'));
+            await flush();
+            const c = current.get(w.key);
+            if (c?.id === w.id) c.answered = true;
+          } else if (o.t === 'drop') {
+            q.drop(keys[o.k] as string);
+            current.delete(keys[o.k] as string);
+          } else now += o.ms;
+          const open = [...current.entries()].filter(([, c]) => !c.answered);
+          expect(q.pending).toBe(open.length);
+          for (const job of ['ns/a', 'ns/b']) {
+            expect(q.awaiting(job)).toBe(open.some(([k]) => k.startsWith(`${job} `)));
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -334,6 +334,36 @@ describe('runController', () => {
     await c.stop();
   });
 
+  it('awaitingWake keeps the backoff: a handed-over change that keeps failing is retried ever more slowly', async () => {
+    // The reconcile hands its change to a writer and returns; the writer fails and wakes the key (an immediate
+    // add); the next reconcile takes the failure and throws. Forgetting the key on the hand-over would start every
+    // retry from the first backoff step, so a failure that never goes away would be retried at the writer's pace.
+    const q = new WorkQueue({ name: 'c', rateLimiter: new ItemExponentialLimiter(1, 1000) });
+    let handedOver = false;
+    let failures = 0;
+    const retriesSeen: number[] = [];
+    const c = runController({
+      name: 'c',
+      queue: q,
+      async reconcile(key) {
+        if (!handedOver) {
+          handedOver = true;
+          // The writer answers (with its failure) a moment later and wakes the key.
+          setImmediate(() => q.add(key));
+          return { awaitingWake: true };
+        }
+        handedOver = false;
+        failures++;
+        retriesSeen.push(q.numRequeues(key));
+        throw new Error('403: the controller may not write the bucket policy');
+      },
+    });
+    q.add('k');
+    await until(() => failures >= 5, 'five failed answers');
+    await c.stop({ drain: true });
+    expect(retriesSeen).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it('requeueAfter brings the key back later', async () => {
     vi.useFakeTimers();
     const q = new WorkQueue({ name: 'c', rateLimiter: noDelay, now: () => Date.now() });
