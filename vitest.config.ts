@@ -22,7 +22,8 @@ export default defineConfig({
           globalSetup: ['test/harness/global-setup.ts'],
           // Every controller a file starts sees its whole test cluster, so two files must never share one at once:
           // the global setup starts a cluster per worker and each file uses its worker's (VITEST_POOL_ID), so files
-          // run in parallel, each alone on its cluster.
+          // run in parallel, each alone on its cluster, and each starts on it cleared of what earlier files left.
+          setupFiles: ['test/harness/clean-cluster.ts'],
           testTimeout: 60_000,
           hookTimeout: 900_000,
         },
