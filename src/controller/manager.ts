@@ -272,6 +272,9 @@ export function startManager(opts: ManagerOptions): RunningManager {
 
   const resyncNow = async (opts: { verify?: boolean } = { verify: true }) => {
     if (opts.verify) {
+      // Rebuilt, not added to: a key is taken only by a bind, so keys of Released or deleted Checkpoints would
+      // otherwise stay for the life of the process.
+      verify.clear();
       for (const c of inf.checkpoints.list()) verify.add(`${c.metadata.namespace}/${c.metadata.name}`);
     }
     enqueueAll();
