@@ -179,6 +179,11 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     const backends = new Map<AccessMode, AccessBackend>();
     // BucketCondition changes are handed over, not waited for: the writer wakes the job's key when one lands.
     let wake: (job: { namespace: string; name: string }) => void = () => {};
+    /** The term's BucketCondition backend, if a job has used that mode yet. */
+    const bucketCondition = () => {
+      const b = backends.get('BucketCondition');
+      return b instanceof BucketConditionBackend ? b : undefined;
+    };
     const backend = (mode: AccessMode): AccessBackend => {
       let b = backends.get(mode);
       if (!b) {
@@ -228,16 +233,10 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       registry,
       concurrency: cfg.concurrency,
       resyncMs: cfg.resyncMs,
-      awaitingWake: (namespace, name) => {
-        const b = backends.get('BucketCondition');
-        return b instanceof BucketConditionBackend && b.awaitingWake({ namespace, name });
-      },
+      awaitingWake: (namespace, name) => bucketCondition()?.awaitingWake({ namespace, name }) ?? false,
     });
     wake = (job) => manager.wake(job.namespace, job.name);
-    const pendingChanges = () => {
-      const b = backends.get('BucketCondition');
-      return b instanceof BucketConditionBackend ? b.pending : 0;
-    };
+    const pendingChanges = () => bucketCondition()?.pending ?? 0;
     term = { abort: abortTerm, manager, gc, recorder, pendingChanges };
     admission?.startLeading();
   };

@@ -41,14 +41,6 @@ export class KubeCredentials implements KubeConnectionConfig {
     private readonly now: () => number = Date.now,
   ) {}
 
-  get cluster(): KubeCluster {
-    return this.selected.cluster;
-  }
-
-  get namespace(): string | undefined {
-    return this.selected.context.namespace;
-  }
-
   getCurrentCluster(): { server: string } {
     return { server: this.selected.cluster.server };
   }
@@ -127,7 +119,7 @@ export class KubeCredentials implements KubeConnectionConfig {
 }
 
 /** Runs an exec credential plugin once and returns its credential (client.authentication.k8s.io ExecCredential). */
-export async function runExecPlugin(exec: ExecConfig, cluster: KubeCluster): Promise<ExecResult> {
+async function runExecPlugin(exec: ExecConfig, cluster: KubeCluster): Promise<ExecResult> {
   if (exec.interactiveMode === 'Always') {
     throw new Error(`exec plugin ${exec.command} requires interactive mode (interactiveMode: Always)`);
   }

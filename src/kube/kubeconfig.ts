@@ -259,7 +259,6 @@ export type KubeConfigOrigin = 'file' | 'env' | 'in-cluster' | 'home';
 
 /** A loaded kubeconfig with its context selected: the cluster and user requests use. */
 export interface SelectedKubeconfig {
-  data: KubeconfigData;
   context: KubeContext;
   cluster: KubeCluster;
   user: KubeUser;
@@ -285,7 +284,7 @@ function select(data: KubeconfigData, contextName: string | undefined): Selected
       );
     }
   }
-  return { data, context, cluster, user };
+  return { context, cluster, user };
 }
 
 /**

@@ -9,6 +9,8 @@ import { counters, createBucket, setConfig, start } from './clients.js';
 let emu: RunningEmulator;
 const bucket = 'fence-batch';
 const objects = ['stale/a', 'stale/b', 'stale/c'];
+/** The seeded objects as the batch names them (read in beforeAll). */
+let refs: ObjectRef[];
 
 beforeAll(async () => {
   emu = await start();
@@ -25,7 +27,6 @@ afterAll(async () => {
   await emu?.stop();
 });
 
-let refs: ObjectRef[];
 /** A client of the emulator's admin, fenced by `term` like the controller's. */
 const termClient = (term: AbortController) =>
   createGcs({ endpoint: emu.url, accessToken: emu.adminToken, signal: term.signal });

@@ -22,6 +22,7 @@ import type { Checkpoint } from '../../../src/api/index.js';
 import type { RunningControllerProcess } from '../../../src/controller/run.js';
 import { googleStorage, mintToken, rootUrl, statusOf } from '../../emulator/clients.js';
 import { apply } from '../../harness/kube.js';
+import { clearNamespace } from '../../harness/reset-cluster.js';
 import { type Fixture, POOL, PROJECT_NUMBER, setupFixture, wiPrincipal } from '../controller-fixture.js';
 import {
   type ActualCheckpoint,
@@ -896,43 +897,12 @@ export class Sequence {
   /** Stops the controller and the emulator, and removes everything the sequence made in the cluster. */
   async cleanup(): Promise<void> {
     await this.fx.cleanup();
-    await Promise.all(idxs.map((ns) => this.removeNamespace(this.names.namespaces[ns])));
+    await Promise.all(idxs.map((ns) => clearNamespace(this.kc, this.names.namespaces[ns])));
     await Promise.all(
       this.names.policies.map((name) =>
         this.deleteIgnoringMissing({ apiVersion: TIDEMARK, kind: 'CheckpointPolicy', metadata: { name } }),
       ),
     );
-  }
-
-  /** With no controller running: strip finalizers, delete the namespace's objects and the namespace. */
-  private async removeNamespace(name: string): Promise<void> {
-    const strip = (o: KubernetesObject) =>
-      this.objects.patch(
-        {
-          apiVersion: TIDEMARK,
-          kind: 'Checkpoint',
-          metadata: { name: o.metadata?.name, namespace: name, finalizers: [] },
-        },
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        PatchStrategy.MergePatch,
-      );
-    const checkpoints = await this.list(TIDEMARK, 'Checkpoint', name);
-    await Promise.all(checkpoints.filter((o) => (o.metadata?.finalizers ?? []).length > 0).map(strip));
-    const all = [
-      ...checkpoints,
-      ...(await this.list(SPARK, 'SparkApplication', name)),
-      ...(await this.list(SPARK, 'ScheduledSparkApplication', name)),
-    ];
-    await Promise.all(all.map((o) => this.deleteIgnoringMissing(o)));
-    try {
-      await this.core.deleteNamespace({ name });
-      await this.core.replaceNamespaceFinalize({ name, body: { metadata: { name }, spec: { finalizers: [] } } });
-    } catch (err) {
-      if (!(err instanceof ApiException && err.code === 404)) throw err;
-    }
   }
 }
 
