@@ -28,6 +28,8 @@ import { sleep } from './sleep.js';
  * Here: any error → backoff (exponential, jittered, capped) → relist (diffed against the cache, emitting the
  * adds/updates/deletes that were missed) → watch; a periodic relist does the same on a healthy watch; a watch
  * silent for longer than the liveness timeout (bookmarks keep quiet watches talking) is torn down and rebuilt.
+ * A failed list changes nothing in the cache, a 404 included (a kind whose CRD was deleted, or not yet served):
+ * deletes are emitted only from a list that worked or from the watch, never inferred from an error.
  */
 
 export interface InformerHandlers<T> {

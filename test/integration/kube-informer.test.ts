@@ -151,8 +151,10 @@ describe('Informer', () => {
     expect(informer.keys()).toEqual([`${ns}/old`]);
 
     await deleteCrd(group);
-    // Its objects went with it: the informer learns that (watch or relist) and then keeps failing (404) with backoff.
-    await waitFor('delete of old', () => has(seen, { type: 'delete', name: 'old' }));
+    // Its objects went with it. The informer hears that only if the DELETED events reach its watch before the API
+    // server tears the kind's storage down (a race the server decides); its relists then fail with 404 and change
+    // nothing: a failed list is no proof that the objects are gone, so the cache is kept (client-go's reflector keeps
+    // its store the same way). It keeps failing with backoff.
     await waitFor('a failed restart', () => informer.health().restarts >= 2 && informer.health().lastError);
     expect(informer.health().lastError).toMatch(/404/);
 
@@ -167,6 +169,8 @@ describe('Informer', () => {
     });
     await waitFor('the recreated kind in the cache', () => informer.get('new', ns), { timeoutMs: 45_000 });
     expect(informer.keys()).toEqual([`${ns}/new`]);
+    // By now the delete of old was emitted: by the watch during the outage, or by the first relist that worked.
+    expect(has(seen, { type: 'delete', name: 'old' })).toBe(true);
     await waitFor('a live watch again', () => informer.health().watching);
     expect(await registry.metrics()).toMatch(/tidemark_informer_restarts_total\{informer="widgets"\} [1-9]/);
     await informer.stop();
@@ -271,6 +275,36 @@ describe('Informer', () => {
       }
       await manual.informer.stop();
       await periodic.informer.stop();
+    });
+
+    it('keeps its cache while lists fail with 404 (no delete is made up), and diffs once they work again', async () => {
+      const app = `gone-${uniqueSuffix()}`;
+      await admin.create(Resources.ConfigMap, configMap('kept', { app }));
+      const { informer, seen } = startInformer({
+        rest: viaProxy,
+        resource: Resources.ConfigMap,
+        namespace: ns,
+        labelSelector: `app=${app}`,
+        backoff: { initialMs: 100, maxMs: 400 },
+      });
+      await informer.waitForSync();
+      const mine = (_m: string, url: URL) => (url.searchParams.get('labelSelector') ?? '').includes(app);
+      proxy.faults.failRequests = { status: 404, match: mine }; // as for a kind whose CRD is gone
+      proxy.faults.dropEvents.add('DELETED');
+      try {
+        await admin.delete(Resources.ConfigMap, 'kept', ns);
+        proxy.cutWatches();
+        await waitFor('lists failing with 404', () => informer.health().restarts >= 3);
+        expect(informer.health().lastError).toMatch(/404/);
+        expect(informer.get('kept', ns)).toBeDefined();
+        expect(has(seen, { type: 'delete', name: 'kept' })).toBe(false);
+      } finally {
+        proxy.faults.failRequests = undefined;
+        proxy.faults.dropEvents.clear();
+      }
+      await waitFor('the delete found by the first list that works', () => !informer.get('kept', ns));
+      expect(has(seen, { type: 'delete', name: 'kept', finalStateUnknown: true })).toBe(true);
+      await informer.stop();
     });
 
     it('rebuilds a watch that went silent, and catches up through the relist', async () => {
