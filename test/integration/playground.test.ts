@@ -105,7 +105,11 @@ describe('playground (npm start)', () => {
     const kubeconfig = vars.get('KUBECONFIG') ?? '';
     expect(kubeconfig.startsWith('/')).toBe(true);
     expect(existsSync(kubeconfig)).toBe(true);
-    expect(output).toContain('. ');
+    // The banner is printed just after the file is written; its pipe may deliver it a moment later.
+    await waitFor('the banner after the env file', () => output.includes('Press Ctrl-C to stop'), {
+      timeoutMs: 10_000,
+    });
+    expect(output).toContain(`  . ${envFile()}`);
     expect(output).toContain('kubectl get checkpointpolicies');
 
     children = descendants(playground.pid ?? -1);
