@@ -42,9 +42,8 @@ export class QueuedChanges<T> {
   private readonly ttl: number;
   private readonly now: () => number;
   private readonly groupOf: (job: string) => string;
-  /** Entries in state pending, per group. */
+  /** Entries in state pending, per group (their sum is `pending`). */
   private readonly pendingIn = new Map<string, number>();
-  private pendingCount = 0;
   private expiredAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: QueuedChangesOptions) {
@@ -56,7 +55,9 @@ export class QueuedChanges<T> {
 
   /** Changes handed over and not answered yet (for metrics and tests). */
   get pending(): number {
-    return this.pendingCount;
+    let n = 0;
+    for (const count of this.pendingIn.values()) n += count;
+    return n;
   }
 
   /** Whether a change of `group` is handed over and not answered yet: its answer will wake the job. */
@@ -113,7 +114,6 @@ export class QueuedChanges<T> {
     const n = (this.pendingIn.get(group) ?? 0) + (is ? 1 : -1);
     if (n > 0) this.pendingIn.set(group, n);
     else this.pendingIn.delete(group);
-    this.pendingCount += is ? 1 : -1;
   }
 
   /** Drops answers nobody took (at most once per second: a pass visits every entry). */

@@ -226,11 +226,10 @@ export function startManager(opts: ManagerOptions): RunningManager {
     const r = await reconciler.reconcile(namespace, name);
     // A change handed over and not answered: its answer wakes the key. Resetting the backoff here would retry a
     // change that keeps failing at the writer's pace forever (each failure followed by an immediate hand-over).
-    const awaitingWake = opts.awaitingWake?.(namespace, name) === true;
-    return {
-      ...(r.requeueAfterMs !== undefined ? { requeueAfter: r.requeueAfterMs } : {}),
-      ...(awaitingWake ? { awaitingWake } : {}),
-    };
+    const result: ReconcileResult = {};
+    if (r.requeueAfterMs !== undefined) result.requeueAfter = r.requeueAfterMs;
+    if (opts.awaitingWake?.(namespace, name)) result.awaitingWake = true;
+    return result;
   }
 
   /** Scans every valid policy's root for prefixes no Checkpoint records and queues them as orphan candidates. */

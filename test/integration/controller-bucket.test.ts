@@ -9,6 +9,7 @@ import {
   deleteObject,
   type Fixture,
   getCheckpoint,
+  hasReason,
   isReady,
   PROJECT,
   policy,
@@ -94,13 +95,7 @@ describe('BucketCondition mode with Google service accounts', () => {
       [{ name: 'spark', annotations: { 'iam.gke.io/gcp-service-account': ROGUE } }],
     );
     await apply(kc, sparkApp(s.ns, 'sneaky'));
-    const cp = await waitForCheckpoint(
-      kc,
-      s.ns,
-      'sneaky',
-      (c) => c.status?.conditions?.some((x) => x.type === 'Ready' && x.reason === 'ServiceAccountNotAllowed') ?? false,
-      'refused',
-    );
+    const cp = await waitForCheckpoint(kc, s.ns, 'sneaky', hasReason('Ready', 'ServiceAccountNotAllowed'), 'refused');
     expect(cp.status?.grantedMembers ?? []).toEqual([]);
     const pol = await bucketPolicy();
     expect(JSON.stringify(pol.bindings)).not.toContain(ROGUE);

@@ -266,6 +266,10 @@ export function waitForCheckpoint(
 export const isReady = (cp: Checkpoint) =>
   cp.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
+/** A Checkpoint whose condition `type` has reason `reason`. */
+export const hasReason = (type: string, reason: string) => (cp: Checkpoint) =>
+  cp.status?.conditions?.some((c) => c.type === type && c.reason === reason) ?? false;
+
 export async function deleteObject(kc: KubeConfig, obj: KubernetesObject): Promise<void> {
   const client = KubernetesObjectApi.makeApiClient(kc);
   await client.delete(obj);

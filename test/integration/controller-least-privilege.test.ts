@@ -14,6 +14,7 @@ import {
   deleteObject,
   type Fixture,
   getCheckpoint,
+  hasReason,
   isReady,
   namespaceWithSa,
   PROJECT,
@@ -230,7 +231,7 @@ describe.each<Mode>(['ManagedFolder', 'BucketCondition'])(
         kc,
         evil.name,
         'victim',
-        (c) => c.status?.conditions?.some((x) => x.type === 'AccessGranted' && x.reason === 'PrefixMismatch') ?? false,
+        hasReason('AccessGranted', 'PrefixMismatch'),
         'PrefixMismatch',
       );
       expect(flagged.status?.phase).toBe('Released');
@@ -281,7 +282,7 @@ describe('item 4: finalizers never wedge', () => {
         kc,
         s.ns,
         'stuck',
-        (c) => c.status?.conditions?.some((x) => x.type === 'AccessGranted' && x.reason === 'RevokeFailed') ?? false,
+        hasReason('AccessGranted', 'RevokeFailed'),
         'RevokeFailed',
       );
       expect(blocked.metadata.deletionTimestamp).toBeTruthy();

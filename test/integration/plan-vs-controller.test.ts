@@ -17,6 +17,7 @@ import {
   deleteObject,
   type Fixture,
   getCheckpoint,
+  hasReason,
   isReady,
   POOL,
   PROJECT_NUMBER,
@@ -210,8 +211,7 @@ describe('tidemark plan and the controller agree', () => {
       kc,
       j.namespace,
       'refused',
-      (c: Checkpoint) =>
-        c.status?.conditions?.some((x) => x.type === 'AccessGranted' && x.reason === j.reason) ?? false,
+      hasReason('AccessGranted', j.reason),
       `AccessGranted reason ${j.reason}`,
       60_000,
     );
